@@ -1,0 +1,72 @@
+import type { Ops } from '@qf/core';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Resolves ONNX-style reshape targets (`0` = copy input dim) against a concrete input shape. */
+function resolveShape(input: readonly number[], target: readonly number[]): number[] {
+  return target.map((d, i) => (d === 0 ? (input[i] as number) : d));
+}
+
+/** Positive axis index. */
+function axisOf(rank: number, axis: number): number {
+  return axis < 0 ? rank + axis : axis;
+}
+
+/** Exact (erf-based) GELU. */
+function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
+/**
+ * The @qf/core op interface on tfjs. Works on any registered tfjs backend (cpu, wasm, webgl,
+ * webgpu, tensorflow); every op is differentiable through tfjs autodiff.
+ */
+export function tfjsOps(name: string): Ops<tf.Tensor> {
+  return {
+    name,
+    constant: (data, shape) => (data instanceof Int32Array ? tf.tensor(data, [...shape], 'int32') : tf.tensor(data, [...shape], 'float32')),
+    scalar: (v) => tf.scalar(v, 'float32'),
+
+    reshape: (x, shape) => tf.reshape(x, resolveShape(x.shape, shape)),
+    transpose: (x, perm) => tf.transpose(x, [...perm]),
+    concat: (xs, axis) => tf.concat([...xs], axis),
+    slice: (x, axis, start, end) => {
+      const a = axisOf(x.rank, axis);
+      const begin = x.shape.map((_, i) => (i === a ? start : 0));
+      const size = x.shape.map((d, i) => (i === a ? (end ?? d) - start : -1));
+      return tf.slice(x, begin, size);
+    },
+    gather: (table, ids) => tf.gather(table, ids),
+    expandBatch: (x, like) => tf.broadcastTo(x, [like.shape[0] as number, ...x.shape.slice(1)]),
+    range: (like, axis) => tf.range(0, like.shape[axisOf(like.rank, axis)] as number, 1, 'int32'),
+
+    add: (a, b) => tf.add(a, b),
+    sub: (a, b) => tf.sub(a, b),
+    mul: (a, b) => tf.mul(a, b),
+    div: (a, b) => tf.div(a, b),
+    maximum: (a, b) => tf.maximum(a, b),
+    sqrt: (x) => tf.sqrt(x),
+    exp: (x) => tf.exp(x),
+    log: (x) => tf.log(x),
+    gelu,
+    toFloat: (x) => (x.dtype === 'float32' ? x : tf.cast(x, 'float32')),
+
+    sum: (x, axis, keepDims = false) => tf.sum(x, axis, keepDims),
+    mean: (x, axis, keepDims = false) => tf.mean(x, axis, keepDims),
+    max: (x, axis, keepDims = false) => tf.max(x, axis, keepDims),
+
+    matmul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
+    linear: (x, weight, bias) => {
+      const inF = x.shape[x.rank - 1] as number;
+      const outF = weight.shape[0] as number;
+      const lead = x.shape.slice(0, -1);
+      let y = tf.matMul(tf.reshape(x, [-1, inF]), weight, false, true); // [N, out]
+      if (bias) y = tf.add(y, bias);
+      return tf.reshape(y, [...lead, outF]);
+    },
+    softmax: (x) => tf.softmax(x),
+    layerNorm: (x, gamma, beta, eps) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
+    },
+  };
+}

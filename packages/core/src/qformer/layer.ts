@@ -1,0 +1,67 @@
+import type { QFormerConfig } from '@qf/io';
+import type { Ops } from '../ops.js';
+import { type ParamStore, scoped } from '../params.js';
+import { attentionBlock, denseResidualNorm } from './attention.js';
+import { type LayerShape, hasCrossAttention } from './shape.js';
+
+/** Image features the query rows cross-attend to. */
+export interface ImageContext<T> {
+  /** [B, N, encoder_hidden_size] */
+  readonly embeds: T;
+  /** additive mask broadcastable to [B, 1, 1, N], or undefined when every image token is real */
+  readonly mask?: T | undefined;
+}
+
+/** How the rows of the sequence split into queries and text. */
+export interface RowLayout {
+  /** Number of leading query rows (0 for a text-only pass). */
+  readonly queryLength: number;
+  /** Whether text rows follow the queries. */
+  readonly hasText: boolean;
+}
+
+/**
+ * Feed-forward (HF `Blip2QFormerIntermediate` + `Blip2QFormerOutput`): `LayerNorm(W2 gelu(W1 x) + x)`.
+ * `which` picks the query FFN (`intermediate_query`/`output_query`) or the text FFN.
+ */
+export function feedForward<T>(ops: Ops<T>, params: ParamStore<T>, s: LayerShape, which: 'query' | 'text', x: T): T {
+  const suffix = which === 'query' ? '_query' : '';
+  const h = ops.gelu(
+    ops.linear(x, params.get(`intermediate${suffix}.dense.weight`), params.get(`intermediate${suffix}.dense.bias`)),
+  );
+  return denseResidualNorm(ops, scoped(params, `output${suffix}.`), s, h, x);
+}
+
+/**
+ * One Q-Former layer (HF `Blip2QFormerLayer`). Self-attention runs over all rows; on layers with
+ * cross-attention only the query rows attend to the image; query rows then take the query FFN and
+ * text rows the text FFN.
+ * @param params scoped to `qformer.encoder.layer.{i}.`
+ * @param x [B, L, H] with L = queryLength (+ T when hasText)
+ * @param selfMask additive mask broadcastable to [B, heads, L, L], or undefined
+ * @returns [B, L, H]
+ */
+export function qformerLayer<T>(
+  ops: Ops<T>,
+  cfg: QFormerConfig,
+  s: LayerShape,
+  params: ParamStore<T>,
+  layerIndex: number,
+  x: T,
+  selfMask: T | undefined,
+  rows: RowLayout,
+  image: ImageContext<T> | undefined,
+): T {
+  const attended = attentionBlock(ops, scoped(params, 'attention.'), s, x, x, selfMask); // [B, L, H]
+  if (rows.queryLength === 0) return feedForward(ops, params, s, 'text', attended);
+
+  let queries = rows.hasText ? ops.slice(attended, 1, 0, rows.queryLength) : attended; // [B, Q, H]
+  if (hasCrossAttention(cfg, layerIndex)) {
+    if (!image) throw new Error(`Q-Former layer ${layerIndex} cross-attends but no image features were given`);
+    queries = attentionBlock(ops, scoped(params, 'crossattention.'), s, queries, image.embeds, image.mask);
+  }
+  queries = feedForward(ops, params, s, 'query', queries);
+  if (!rows.hasText) return queries;
+  const text = feedForward(ops, params, s, 'text', ops.slice(attended, 1, rows.queryLength)); // [B, T, H]
+  return ops.concat([queries, text], 1);
+}

@@ -1,0 +1,14 @@
+/**
+ * `@qf/io/node`: Node-only file access (file byte source, atomic writes, checkpoint directories).
+ * Re-exports the browser-safe API of `@qf/io` too.
+ */
+export * from '../index.js';
+export { fileSource } from './file-source.js';
+export { atomicWriteFile, atomicWriteFileWith, writeAll } from './atomic.js';
+export { type WriteCheckpointOptions, writeCheckpointDir, writeSafetensorsFile } from './write.js';
+export {
+  type CheckpointDir,
+  openCheckpointDir,
+  openSafetensors,
+  openShardedSafetensors,
+} from './checkpoint-dir.js';

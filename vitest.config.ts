@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string) => fileURLToPath(new URL(`./packages/${p}`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@qf\/io\/node$/, replacement: src('io/src/node/index.ts') },
+      { find: /^@qf\/io$/, replacement: src('io/src/index.ts') },
+      { find: /^@qf\/core\/node$/, replacement: src('core/src/node.ts') },
+      { find: /^@qf\/core$/, replacement: src('core/src/index.ts') },
+      { find: /^@qf\/backends\/tfjs$/, replacement: src('backends/src/tfjs/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'benchmarks/test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+  },
+});
