@@ -21,10 +21,22 @@ describe('Q-Former from other checkpoint layouts', () => {
     expect(model.spec.retrievalHeads).toBeUndefined();
     expect(model.ignored.some((n) => n.startsWith('language_model.'))).toBe(true);
     const expected = await readAll(join(dir, 'outputs.safetensors'));
-    const out = await model.run({ image_embeds: expected['vision.last_hidden_state']! }, { hiddenStates: true });
+    const out = await model.run(
+      { image_embeds: expected['vision.last_hidden_state']! },
+      { hiddenStates: true },
+    );
     expectClose('qformer.last_hidden_state', out['query_output'], expected['qformer.last_hidden_state']);
-    for (let i = 0; i <= 2; i++) expectClose(`qformer.hidden_states.${i}`, out[`query_hidden_states.${i}`], expected[`qformer.hidden_states.${i}`]);
-    expectClose('language_projection.output', out['language_projection'], expected['language_projection.output']);
+    for (let i = 0; i <= 2; i++)
+      expectClose(
+        `qformer.hidden_states.${i}`,
+        out[`query_hidden_states.${i}`],
+        expected[`qformer.hidden_states.${i}`],
+      );
+    expectClose(
+      'language_projection.output',
+      out['language_projection'],
+      expected['language_projection.output'],
+    );
     model.dispose();
   });
 
@@ -43,7 +55,12 @@ describe('Q-Former from other checkpoint layouts', () => {
       { hiddenStates: true },
     );
     expectClose('qformer.last_hidden_state', out['multimodal_output'], expected['qformer.last_hidden_state']);
-    for (let i = 0; i <= 2; i++) expectClose(`qformer.hidden_states.${i}`, out[`multimodal_hidden_states.${i}`], expected[`qformer.hidden_states.${i}`]);
+    for (let i = 0; i <= 2; i++)
+      expectClose(
+        `qformer.hidden_states.${i}`,
+        out[`multimodal_hidden_states.${i}`],
+        expected[`qformer.hidden_states.${i}`],
+      );
     model.dispose();
   });
 

@@ -34,26 +34,58 @@ for (const backendName of ['cpu', 'wasm'] as const) {
 
     it('matches every hidden state and head output (all-ones image mask)', async () => {
       const out = await model.run(
-        { image_embeds: inputs['image_embeds']!, input_ids: inputs['input_ids']!, attention_mask: inputs['attention_mask']! },
+        {
+          image_embeds: inputs['image_embeds']!,
+          input_ids: inputs['input_ids']!,
+          attention_mask: inputs['attention_mask']!,
+        },
         { hiddenStates: true },
       );
       for (let i = 0; i <= 4; i++) {
-        expectClose(`query_only.hidden_states.${i}`, out[`query_hidden_states.${i}`], expected[`query_only.hidden_states.${i}`]);
-        expectClose(`text_only.hidden_states.${i}`, out[`text_hidden_states.${i}`], expected[`text_only.hidden_states.${i}`]);
-        expectClose(`multimodal.hidden_states.${i}`, out[`multimodal_hidden_states.${i}`], expected[`multimodal.hidden_states.${i}`]);
+        expectClose(
+          `query_only.hidden_states.${i}`,
+          out[`query_hidden_states.${i}`],
+          expected[`query_only.hidden_states.${i}`],
+        );
+        expectClose(
+          `text_only.hidden_states.${i}`,
+          out[`text_hidden_states.${i}`],
+          expected[`text_only.hidden_states.${i}`],
+        );
+        expectClose(
+          `multimodal.hidden_states.${i}`,
+          out[`multimodal_hidden_states.${i}`],
+          expected[`multimodal.hidden_states.${i}`],
+        );
       }
-      expectClose('query_only.last_hidden_state', out['query_output'], expected['query_only.last_hidden_state']);
+      expectClose(
+        'query_only.last_hidden_state',
+        out['query_output'],
+        expected['query_only.last_hidden_state'],
+      );
       expectClose('text_only.last_hidden_state', out['text_output'], expected['text_only.last_hidden_state']);
-      expectClose('multimodal.last_hidden_state', out['multimodal_output'], expected['multimodal.last_hidden_state']);
+      expectClose(
+        'multimodal.last_hidden_state',
+        out['multimodal_output'],
+        expected['multimodal.last_hidden_state'],
+      );
       expectClose('itm.logits_per_image', out['itm_logits'], expected['itm.logits_per_image']);
       expectClose('itc.logits_per_image', out['itc_logits'], expected['itc.logits_per_image']);
       expectClose('itc.image_embeds', out['image_feats'], expected['itc.image_embeds']);
       expectClose('itc.text_embeds', out['text_feat'], expected['itc.text_embeds']);
-      expectClose('language_projection.output', out['language_projection'], expected['language_projection.output']);
+      expectClose(
+        'language_projection.output',
+        out['language_projection'],
+        expected['language_projection.output'],
+      );
     });
 
     it('matches the ITC/ITM per-text views (transposes)', async () => {
-      const { itc, itm } = await model.score(inputs['image_embeds']!, inputs['input_ids']!, inputs['attention_mask']!);
+      const { itc, itm } = await model.score(
+        inputs['image_embeds']!,
+        inputs['input_ids']!,
+        inputs['attention_mask']!,
+      );
       const t = (x: HostTensor): HostTensor => {
         const [r, c] = x.shape as [number, number];
         const d = x.data as Float32Array;
@@ -66,8 +98,15 @@ for (const backendName of ['cpu', 'wasm'] as const) {
     });
 
     it('matches the padded-image query forward', async () => {
-      const { queryOutput } = await model.extractFeatures(inputs['image_embeds']!, inputs['image_attention_mask']!);
-      expectClose('query_only_masked_image.last_hidden_state', queryOutput, expected['query_only_masked_image.last_hidden_state']);
+      const { queryOutput } = await model.extractFeatures(
+        inputs['image_embeds']!,
+        inputs['image_attention_mask']!,
+      );
+      expectClose(
+        'query_only_masked_image.last_hidden_state',
+        queryOutput,
+        expected['query_only_masked_image.last_hidden_state'],
+      );
     });
 
     it('matches the embeddings before the LayerNorm', async () => {
@@ -86,7 +125,11 @@ for (const backendName of ['cpu', 'wasm'] as const) {
 
     it('keeps tf.memory().numTensors flat over repeated forwards', async () => {
       const run = () =>
-        model.run({ image_embeds: inputs['image_embeds']!, input_ids: inputs['input_ids']!, attention_mask: inputs['attention_mask']! });
+        model.run({
+          image_embeds: inputs['image_embeds']!,
+          input_ids: inputs['input_ids']!,
+          attention_mask: inputs['attention_mask']!,
+        });
       await run();
       const before = tf.memory().numTensors;
       for (let i = 0; i < 5; i++) await run();

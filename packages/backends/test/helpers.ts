@@ -44,7 +44,12 @@ export function maxAbsDiff(a: HostTensor, b: HostTensor): number {
 }
 
 /** Asserts same shape and max |a - b| <= atol, naming the tensor. */
-export function expectClose(name: string, actual: HostTensor | undefined, expected: HostTensor | undefined, atol = 1e-4): void {
+export function expectClose(
+  name: string,
+  actual: HostTensor | undefined,
+  expected: HostTensor | undefined,
+  atol = 1e-4,
+): void {
   expect(actual, `${name}: missing actual`).toBeDefined();
   expect(expected, `${name}: missing expected`).toBeDefined();
   if (!actual || !expected) return;

@@ -27,15 +27,35 @@ describe('HF parity on random configs (tfjs-cpu)', () => {
       const expected = await readAll(join(dir, 'outputs.safetensors'));
       const model: QFormerModel<tf.Tensor> = await loadQFormerFromDir(backend, dir);
       try {
-        const text = { input_ids: inputs['input_ids']!, attention_mask: inputs['attention_mask']! } satisfies Record<string, HostTensor>;
-        const masked = await model.run({ image_embeds: inputs['image_embeds']!, image_attention_mask: inputs['image_attention_mask']!, ...text });
+        const text = {
+          input_ids: inputs['input_ids']!,
+          attention_mask: inputs['attention_mask']!,
+        } satisfies Record<string, HostTensor>;
+        const masked = await model.run({
+          image_embeds: inputs['image_embeds']!,
+          image_attention_mask: inputs['image_attention_mask']!,
+          ...text,
+        });
         expectClose(`${name} query_output`, masked['query_output'], expected['query_output']);
         expectClose(`${name} text_output`, masked['text_output'], expected['text_output']);
-        if (expected['multimodal_output']) expectClose(`${name} multimodal_output`, masked['multimodal_output'], expected['multimodal_output']);
+        if (expected['multimodal_output'])
+          expectClose(
+            `${name} multimodal_output`,
+            masked['multimodal_output'],
+            expected['multimodal_output'],
+          );
 
         const unmasked = await model.run({ image_embeds: inputs['image_embeds']!, ...text });
-        expectClose(`${name} query_output_unmasked`, unmasked['query_output'], expected['query_output_unmasked']);
-        expectClose(`${name} multimodal_output_unmasked_image`, unmasked['multimodal_output'], expected['multimodal_output_unmasked_image']);
+        expectClose(
+          `${name} query_output_unmasked`,
+          unmasked['query_output'],
+          expected['query_output_unmasked'],
+        );
+        expectClose(
+          `${name} multimodal_output_unmasked_image`,
+          unmasked['multimodal_output'],
+          expected['multimodal_output_unmasked_image'],
+        );
 
         const retrieval = await model.run({ image_embeds: inputs['vision_image_embeds']!, ...text });
         for (const k of ['itm_logits', 'itc_logits', 'image_feats', 'text_feat']) {

@@ -38,8 +38,16 @@ function drawCase(seed: number) {
   const b = rng.int(1, 3);
   const n = rng.int(2, 7);
   const t = rng.int(1, 6);
-  const image: HostTensor = { dtype: 'F32', shape: [b, n, enc], data: Float32Array.from({ length: b * n * enc }, () => rng.normal()) };
-  const ids: HostTensor = { dtype: 'I32', shape: [b, t], data: Int32Array.from({ length: b * t }, () => rng.int(1, 29)) };
+  const image: HostTensor = {
+    dtype: 'F32',
+    shape: [b, n, enc],
+    data: Float32Array.from({ length: b * n * enc }, () => rng.normal()),
+  };
+  const ids: HostTensor = {
+    dtype: 'I32',
+    shape: [b, t],
+    data: Int32Array.from({ length: b * t }, () => rng.int(1, 29)),
+  };
   const inputs: Record<string, HostTensor> = {
     image_embeds: image,
     image_attention_mask: lengthsMask([n, ...Array.from({ length: b - 1 }, () => rng.int(1, n))], n),

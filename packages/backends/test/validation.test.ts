@@ -22,13 +22,50 @@ describe('input validation names the tensor', () => {
   afterAll(() => model.dispose());
 
   const cases: [string, () => Record<string, HostTensor>, RegExp][] = [
-    ['unknown name', () => ({ image_embeds: inputs['image_embeds']!, pixel_values: inputs['image_embeds']! }), /pixel_values.*unknown input/],
-    ['wrong image width', () => ({ image_embeds: { dtype: 'F32', shape: [2, 17, 40], data: new Float32Array(2 * 17 * 40) } }), /image_embeds.*expected \[B, N, 48\], got \[2, 17, 40\]/],
-    ['float ids', () => ({ input_ids: { dtype: 'F32', shape: [2, 7], data: new Float32Array(14) } }), /input_ids.*expected I64 \| I32, got F32/],
-    ['mask shape', () => ({ input_ids: inputs['input_ids']!, attention_mask: { dtype: 'I64', shape: [2, 6], data: new BigInt64Array(12) } }), /attention_mask.*expected \[2, 7\], got \[2, 6\]/],
-    ['id out of range', () => ({ input_ids: { dtype: 'I32', shape: [1, 2], data: Int32Array.from([1, 100]) } }), /input_ids.*0\.\.99.*100/],
-    ['non-binary mask', () => ({ input_ids: inputs['input_ids']!, attention_mask: { dtype: 'I64', shape: [2, 7], data: new BigInt64Array(14).fill(2n) } }), /attention_mask.*0 or 1/],
-    ['batch mismatch', () => ({ image_embeds: inputs['image_embeds']!, input_ids: { dtype: 'I32', shape: [3, 2], data: new Int32Array(6) } }), /input_ids.*expected \[2, T\], got \[3, 2\]/],
+    [
+      'unknown name',
+      () => ({ image_embeds: inputs['image_embeds']!, pixel_values: inputs['image_embeds']! }),
+      /pixel_values.*unknown input/,
+    ],
+    [
+      'wrong image width',
+      () => ({ image_embeds: { dtype: 'F32', shape: [2, 17, 40], data: new Float32Array(2 * 17 * 40) } }),
+      /image_embeds.*expected \[B, N, 48\], got \[2, 17, 40\]/,
+    ],
+    [
+      'float ids',
+      () => ({ input_ids: { dtype: 'F32', shape: [2, 7], data: new Float32Array(14) } }),
+      /input_ids.*expected I64 \| I32, got F32/,
+    ],
+    [
+      'mask shape',
+      () => ({
+        input_ids: inputs['input_ids']!,
+        attention_mask: { dtype: 'I64', shape: [2, 6], data: new BigInt64Array(12) },
+      }),
+      /attention_mask.*expected \[2, 7\], got \[2, 6\]/,
+    ],
+    [
+      'id out of range',
+      () => ({ input_ids: { dtype: 'I32', shape: [1, 2], data: Int32Array.from([1, 100]) } }),
+      /input_ids.*0\.\.99.*100/,
+    ],
+    [
+      'non-binary mask',
+      () => ({
+        input_ids: inputs['input_ids']!,
+        attention_mask: { dtype: 'I64', shape: [2, 7], data: new BigInt64Array(14).fill(2n) },
+      }),
+      /attention_mask.*0 or 1/,
+    ],
+    [
+      'batch mismatch',
+      () => ({
+        image_embeds: inputs['image_embeds']!,
+        input_ids: { dtype: 'I32', shape: [3, 2], data: new Int32Array(6) },
+      }),
+      /input_ids.*expected \[2, T\], got \[3, 2\]/,
+    ],
     ['nothing to run', () => ({}), /image_embeds/],
   ];
   for (const [what, make, message] of cases) {
@@ -60,19 +97,29 @@ describe('checkpoint errors name the tensor', () => {
 
   it('a mis-shaped tensor', async () => {
     const bad: HostTensor = { dtype: 'F32', shape: [64, 40], data: new Float32Array(64 * 40) };
-    await writeSafetensorsFile(join(dir, 'model.safetensors'), { ...weights, 'qformer.encoder.layer.0.crossattention.attention.value.weight': bad });
+    await writeSafetensorsFile(join(dir, 'model.safetensors'), {
+      ...weights,
+      'qformer.encoder.layer.0.crossattention.attention.value.weight': bad,
+    });
     const err = await loadQFormerFromDir(await createTfjsBackend('cpu'), dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TensorError);
-    expect((err as Error).message).toMatch(/crossattention\.attention\.value\.weight.*expected \[64, 48\], got \[64, 40\]/);
+    expect((err as Error).message).toMatch(
+      /crossattention\.attention\.value\.weight.*expected \[64, 48\], got \[64, 40\]/,
+    );
   });
 
   it('extra tensors are reported, and rejected when strict', async () => {
     const extra: HostTensor = { dtype: 'F32', shape: [2], data: new Float32Array(2) };
-    await writeSafetensorsFile(join(dir, 'model.safetensors'), { ...weights, 'vision_model.post_layernorm.bias': extra });
+    await writeSafetensorsFile(join(dir, 'model.safetensors'), {
+      ...weights,
+      'vision_model.post_layernorm.bias': extra,
+    });
     const backend = await createTfjsBackend('cpu');
     const model = await loadQFormerFromDir(backend, dir);
     expect(model.ignored).toEqual(['vision_model.post_layernorm.bias']);
     model.dispose();
-    await expect(loadQFormerFromDir(backend, dir, { strict: true })).rejects.toThrow(/vision_model\.post_layernorm\.bias/);
+    await expect(loadQFormerFromDir(backend, dir, { strict: true })).rejects.toThrow(
+      /vision_model\.post_layernorm\.bias/,
+    );
   });
 });

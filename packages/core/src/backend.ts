@@ -27,5 +27,9 @@ export interface Backend<T> {
    * Run `fn` on host inputs (float dtypes -> float32, integer dtypes -> int32) and return host
    * outputs (F32 or I32). Every intermediate tensor is freed before the promise settles.
    */
-  run<K extends string>(key: string, fn: GraphFn<T, K>, inputs: Record<string, HostTensor>): Promise<Record<K, HostTensor>>;
+  run<K extends string>(
+    key: string,
+    fn: GraphFn<T, K>,
+    inputs: Record<string, HostTensor>,
+  ): Promise<Record<K, HostTensor>>;
 }

@@ -54,19 +54,28 @@ export function qformerGraph<T>(
   return (ops, inputs) => {
     const out: Record<string, T> = {};
     const keep = (prefix: string, pass: QFormerPassOutputs<T>) => {
-      if (o.hiddenStates) pass.hiddenStates.forEach((h, i) => (out[`${prefix}_hidden_states.${i}`] = h));
+      if (!o.hiddenStates) return;
+      for (const [i, h] of pass.hiddenStates.entries()) out[`${prefix}_hidden_states.${i}`] = h;
     };
     const imageEmbeds = inputs['image_embeds'];
     const ids = inputs['input_ids'];
     let image: ImageContext<T> | undefined;
     if (o.image && imageEmbeds) {
       const keepImage = inputs['image_attention_mask'];
-      image = { embeds: imageEmbeds, mask: o.imageMask && keepImage ? paddingMask(ops, keepImage, CROSS_ATTENTION_FILL) : undefined };
-      const pass = qformerEncoder(ops, cfg, params, { queries: queryTokens(ops, params, imageEmbeds), queryLength: q, image });
+      image = {
+        embeds: imageEmbeds,
+        mask: o.imageMask && keepImage ? paddingMask(ops, keepImage, CROSS_ATTENTION_FILL) : undefined,
+      };
+      const pass = qformerEncoder(ops, cfg, params, {
+        queries: queryTokens(ops, params, imageEmbeds),
+        queryLength: q,
+        image,
+      });
       keep('query', pass);
       out['query_output'] = pass.lastHiddenState;
       if (spec.retrievalHeads) out['image_feats'] = imageFeatures(ops, params, pass.lastHiddenState);
-      if (spec.languageProjection) out['language_projection'] = languageProjection(ops, params, pass.lastHiddenState);
+      if (spec.languageProjection)
+        out['language_projection'] = languageProjection(ops, params, pass.lastHiddenState);
     }
     if (o.text && ids) {
       const textKeep = o.textMask ? inputs['attention_mask'] : undefined;

@@ -13,7 +13,10 @@ export function l2Normalize<T>(ops: Ops<T>, x: T, eps = 1e-12): T {
  * @returns [B, Q, D]
  */
 export function imageFeatures<T>(ops: Ops<T>, params: ParamStore<T>, queryOutput: T): T {
-  return l2Normalize(ops, ops.linear(queryOutput, params.get('vision_projection.weight'), params.get('vision_projection.bias')));
+  return l2Normalize(
+    ops,
+    ops.linear(queryOutput, params.get('vision_projection.weight'), params.get('vision_projection.bias')),
+  );
 }
 
 /**
@@ -23,7 +26,10 @@ export function imageFeatures<T>(ops: Ops<T>, params: ParamStore<T>, queryOutput
  */
 export function textFeature<T>(ops: Ops<T>, params: ParamStore<T>, textOutput: T): T {
   const cls = ops.reshape(ops.slice(textOutput, 1, 0, 1), [0, -1]); // [B, H]
-  return l2Normalize(ops, ops.linear(cls, params.get('text_projection.weight'), params.get('text_projection.bias')));
+  return l2Normalize(
+    ops,
+    ops.linear(cls, params.get('text_projection.weight'), params.get('text_projection.bias')),
+  );
 }
 
 /**
@@ -43,7 +49,12 @@ export function itcSimilarity<T>(ops: Ops<T>, imageFeats: T, textFeat: T): T {
  * @param multimodalOutput [B, Q + T, H]
  * @returns [B, 2] (index 1 = match)
  */
-export function itmLogits<T>(ops: Ops<T>, params: ParamStore<T>, multimodalOutput: T, queryLength: number): T {
+export function itmLogits<T>(
+  ops: Ops<T>,
+  params: ParamStore<T>,
+  multimodalOutput: T,
+  queryLength: number,
+): T {
   const queries = ops.slice(multimodalOutput, 1, 0, queryLength); // [B, Q, H]
   const perQuery = ops.linear(queries, params.get('itm_head.weight'), params.get('itm_head.bias')); // [B, Q, 2]
   return ops.mean(perQuery, 1);
@@ -55,5 +66,9 @@ export function itmLogits<T>(ops: Ops<T>, params: ParamStore<T>, multimodalOutpu
  * @returns [B, Q, L]
  */
 export function languageProjection<T>(ops: Ops<T>, params: ParamStore<T>, queryOutput: T): T {
-  return ops.linear(queryOutput, params.get('language_projection.weight'), params.get('language_projection.bias'));
+  return ops.linear(
+    queryOutput,
+    params.get('language_projection.weight'),
+    params.get('language_projection.bias'),
+  );
 }

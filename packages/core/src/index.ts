@@ -22,7 +22,14 @@ export {
   bidirectionalMask,
   stage1Keep,
 } from './masks.js';
-export { l2Normalize, imageFeatures, textFeature, itcSimilarity, itmLogits, languageProjection } from './heads.js';
+export {
+  l2Normalize,
+  imageFeatures,
+  textFeature,
+  itcSimilarity,
+  itmLogits,
+  languageProjection,
+} from './heads.js';
 export {
   type QFormerInputName,
   type QFormerOutputName,

@@ -49,7 +49,10 @@ function sample(spec: ParamSpec, rng: Rng, scheme: InitScheme, range: number): (
 }
 
 /** Seeded float32 values for every parameter in `specs`. */
-export function initParams(specs: readonly ParamSpec[], options: InitOptions): Map<string, HostTensor<'F32'>> {
+export function initParams(
+  specs: readonly ParamSpec[],
+  options: InitOptions,
+): Map<string, HostTensor<'F32'>> {
   const rng = new Rng(options.seed);
   const scheme = options.scheme ?? 'hf';
   const range = options.initializerRange ?? 0.02;

@@ -5,7 +5,12 @@ import type { QFormerModelSpec } from './spec.js';
 const FLOAT: readonly DType[] = ['F32', 'F16', 'BF16', 'F64'];
 const INT: readonly DType[] = ['I64', 'I32'];
 const MASK: readonly DType[] = ['I64', 'I32', 'I16', 'I8', 'U8', 'BOOL', 'F32'];
-const KNOWN: readonly QFormerInputName[] = ['image_embeds', 'image_attention_mask', 'input_ids', 'attention_mask'];
+const KNOWN: readonly QFormerInputName[] = [
+  'image_embeds',
+  'image_attention_mask',
+  'input_ids',
+  'attention_mask',
+];
 
 function checkDType(name: string, t: HostTensor, allowed: readonly DType[]): void {
   if (!allowed.includes(t.dtype)) {
@@ -16,7 +21,8 @@ function checkDType(name: string, t: HostTensor, allowed: readonly DType[]): voi
 function checkShape(name: string, t: HostTensor, expected: readonly (number | string)[]): void {
   const ok =
     t.shape.length === expected.length && expected.every((e, i) => typeof e === 'string' || e === t.shape[i]);
-  if (!ok) throw new TensorError('TENSOR_SHAPE', name, 'wrong shape', `[${expected.join(', ')}]`, fmtShape(t.shape));
+  if (!ok)
+    throw new TensorError('TENSOR_SHAPE', name, 'wrong shape', `[${expected.join(', ')}]`, fmtShape(t.shape));
 }
 
 function checkBinary(name: string, t: HostTensor): void {
@@ -47,7 +53,8 @@ export function validateQFormerInputs(
   const imageMask = inputs['image_attention_mask'];
   const ids = inputs['input_ids'];
   const textMask = inputs['attention_mask'];
-  if (!image && !ids) throw new TensorError('TENSOR_MISSING', 'image_embeds', 'give image_embeds, input_ids, or both');
+  if (!image && !ids)
+    throw new TensorError('TENSOR_MISSING', 'image_embeds', 'give image_embeds, input_ids, or both');
 
   let batch: number | undefined;
   if (image) {
@@ -56,25 +63,42 @@ export function validateQFormerInputs(
     batch = image.shape[0];
   }
   if (imageMask) {
-    if (!image) throw new TensorError('TENSOR_MISSING', 'image_embeds', 'image_attention_mask needs image_embeds');
+    if (!image)
+      throw new TensorError('TENSOR_MISSING', 'image_embeds', 'image_attention_mask needs image_embeds');
     checkDType('image_attention_mask', imageMask, MASK);
     checkShape('image_attention_mask', imageMask, [batch ?? 'B', image.shape[1] ?? 'N']);
     checkBinary('image_attention_mask', imageMask);
   }
   if (ids) {
     if (!spec.textPath) {
-      throw new TensorError('TENSOR_UNEXPECTED', 'input_ids', 'this checkpoint has no Q-Former text path (no word embeddings or text FFN)');
+      throw new TensorError(
+        'TENSOR_UNEXPECTED',
+        'input_ids',
+        'this checkpoint has no Q-Former text path (no word embeddings or text FFN)',
+      );
     }
     checkDType('input_ids', ids, INT);
     checkShape('input_ids', ids, [batch ?? 'B', 'T']);
     const t = ids.shape[1] ?? 0;
     if (t < 1 || t > cfg.maxPositionEmbeddings) {
-      throw new TensorError('TENSOR_SHAPE', 'input_ids', 'text length out of range', `1..${cfg.maxPositionEmbeddings}`, String(t));
+      throw new TensorError(
+        'TENSOR_SHAPE',
+        'input_ids',
+        'text length out of range',
+        `1..${cfg.maxPositionEmbeddings}`,
+        String(t),
+      );
     }
     const values = toInt32(ids, 'input_ids');
     for (const v of values) {
       if (v < 0 || v >= cfg.vocabSize) {
-        throw new TensorError('TENSOR_VALUE', 'input_ids', 'token id out of range', `0..${cfg.vocabSize - 1}`, String(v));
+        throw new TensorError(
+          'TENSOR_VALUE',
+          'input_ids',
+          'token id out of range',
+          `0..${cfg.vocabSize - 1}`,
+          String(v),
+        );
       }
     }
   }

@@ -22,6 +22,9 @@ export async function loadQFormer<T>(
 ): Promise<QFormerModel<T>> {
   const config = qformerModelConfigFromJson(configJson);
   const layout = detectCheckpointLayout(checkpoint.names());
-  const load: LoadOptions = { strict: options.strict ?? false, canonicalName: (n) => toCanonicalName(layout, n) };
+  const load: LoadOptions = {
+    strict: options.strict ?? false,
+    canonicalName: (n) => toCanonicalName(layout, n),
+  };
   return QFormerModel.load(backend, checkpoint, config, load);
 }

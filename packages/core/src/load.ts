@@ -54,13 +54,19 @@ export async function loadQFormerTensors(
   const has = (n: string) => byCanonical.has(n);
   const h = config.qformer.hiddenSize;
 
-  const textPath = has('embeddings.word_embeddings.weight') && has('qformer.encoder.layer.0.intermediate.dense.weight');
+  const textPath =
+    has('embeddings.word_embeddings.weight') && has('qformer.encoder.layer.0.intermediate.dense.weight');
   let retrievalHeads: QFormerModelSpec['retrievalHeads'];
   if (has('itm_head.weight') && has('vision_projection.weight') && has('text_projection.weight')) {
     const d = shapeOf('vision_projection.weight')?.[0] ?? 0;
     if (config.imageTextHiddenSize !== undefined && config.imageTextHiddenSize !== d) {
-      throw new TensorError('TENSOR_SHAPE', 'vision_projection.weight', 'does not match image_text_hidden_size',
-        fmtShape([config.imageTextHiddenSize, h]), fmtShape(shapeOf('vision_projection.weight') ?? []));
+      throw new TensorError(
+        'TENSOR_SHAPE',
+        'vision_projection.weight',
+        'does not match image_text_hidden_size',
+        fmtShape([config.imageTextHiddenSize, h]),
+        fmtShape(shapeOf('vision_projection.weight') ?? []),
+      );
     }
     retrievalHeads = { imageTextHiddenSize: d };
   }
@@ -80,7 +86,14 @@ export async function loadQFormerTensors(
   const tensors = new Map<string, HostTensor>();
   for (const p of qformerParamSpecs(spec)) {
     const name = byCanonical.get(p.name);
-    if (name === undefined) throw new TensorError('TENSOR_MISSING', p.name, 'not found in the checkpoint', fmtShape(p.shape), 'absent');
+    if (name === undefined)
+      throw new TensorError(
+        'TENSOR_MISSING',
+        p.name,
+        'not found in the checkpoint',
+        fmtShape(p.shape),
+        'absent',
+      );
     const actual = checkpoint.info(name)?.shape ?? [];
     if (actual.length !== p.shape.length || actual.some((d, i) => d !== p.shape[i])) {
       throw new TensorError('TENSOR_SHAPE', name, 'wrong shape', fmtShape(p.shape), fmtShape(actual));
@@ -90,7 +103,11 @@ export async function loadQFormerTensors(
   const used = new Set([...tensors.keys()].map((c) => byCanonical.get(c)));
   const ignored = checkpoint.names().filter((n) => !used.has(n));
   if (options.strict && ignored.length > 0) {
-    throw new TensorError('TENSOR_UNEXPECTED', ignored[0] ?? '', `${ignored.length} checkpoint tensor(s) are not used by the Q-Former`);
+    throw new TensorError(
+      'TENSOR_UNEXPECTED',
+      ignored[0] ?? '',
+      `${ignored.length} checkpoint tensor(s) are not used by the Q-Former`,
+    );
   }
   return { spec, tensors, ignored };
 }

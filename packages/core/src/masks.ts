@@ -35,14 +35,23 @@ export function additiveMask<T>(ops: Ops<T>, keep: T, fill = SELF_ATTENTION_FILL
  * @param textKeep [B, T] 1 = real token
  */
 export function bidirectionalMask<T>(ops: Ops<T>, queryLength: number, textKeep: T): T {
-  const ones = ops.expandBatch(ops.constant(new Float32Array(queryLength).fill(1), [1, queryLength]), textKeep);
+  const ones = ops.expandBatch(
+    ops.constant(new Float32Array(queryLength).fill(1), [1, queryLength]),
+    textKeep,
+  );
   return paddingMask(ops, ops.concat([ones, ops.toFloat(textKeep)], 1), SELF_ATTENTION_FILL);
 }
 
 /** Reads a [B, T] 0/1 text mask from the host, checking its shape. */
 function textKeepRows(textMask: HostTensor): { b: number; t: number; m: Float32Array } {
   if (textMask.shape.length !== 2) {
-    throw new TensorError('TENSOR_SHAPE', 'attention_mask', 'must be [B, T]', '[B, T]', fmtShape(textMask.shape));
+    throw new TensorError(
+      'TENSOR_SHAPE',
+      'attention_mask',
+      'must be [B, T]',
+      '[B, T]',
+      fmtShape(textMask.shape),
+    );
   }
   const [b, t] = textMask.shape as [number, number];
   return { b, t, m: toFloat32(textMask) };
@@ -54,7 +63,11 @@ function textKeepRows(textMask: HostTensor): { b: number; t: number; m: Float32A
  * @param textMask [B, T] padding mask of the text (1 = real token)
  * @returns F32 [B, Q + T, Q + T]
  */
-export function stage1Keep(pattern: Stage1Pattern, queryLength: number, textMask: HostTensor): HostTensor<'F32'> {
+export function stage1Keep(
+  pattern: Stage1Pattern,
+  queryLength: number,
+  textMask: HostTensor,
+): HostTensor<'F32'> {
   const { b, t, m } = textKeepRows(textMask);
   const q = queryLength;
   const l = q + t;

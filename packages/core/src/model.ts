@@ -62,8 +62,14 @@ export class QFormerModel<T> {
    * [B,Q,D], `text_feat` [B,D]; `language_projection` [B,Q,L] where present.
    * @throws TensorError naming the input when a name, dtype, shape or value is wrong.
    */
-  async run(inputs: Record<string, HostTensor>, options: RunOptions = {}): Promise<Record<string, HostTensor>> {
-    const graph: QFormerGraphOptions = { ...validateQFormerInputs(this.spec, inputs), hiddenStates: options.hiddenStates ?? false };
+  async run(
+    inputs: Record<string, HostTensor>,
+    options: RunOptions = {},
+  ): Promise<Record<string, HostTensor>> {
+    const graph: QFormerGraphOptions = {
+      ...validateQFormerInputs(this.spec, inputs),
+      hiddenStates: options.hiddenStates ?? false,
+    };
     return this.backend.run(graphKey(graph), qformerGraph(this.spec, this.params, graph), inputs);
   }
 
@@ -75,12 +81,20 @@ export class QFormerModel<T> {
     imageEmbeds: HostTensor,
     imageAttentionMask?: HostTensor,
   ): Promise<{ queryOutput: HostTensor; imageFeats?: HostTensor; languageProjection?: HostTensor }> {
-    const out = await this.run(withOptional({ image_embeds: imageEmbeds }, 'image_attention_mask', imageAttentionMask));
-    return pick({ queryOutput: out['query_output'] }, { imageFeats: out['image_feats'], languageProjection: out['language_projection'] });
+    const out = await this.run(
+      withOptional({ image_embeds: imageEmbeds }, 'image_attention_mask', imageAttentionMask),
+    );
+    return pick(
+      { queryOutput: out['query_output'] },
+      { imageFeats: out['image_feats'], languageProjection: out['language_projection'] },
+    );
   }
 
   /** Text-only pass (ITC text side): `text_output` and, with retrieval heads, `text_feat`. */
-  async encodeText(inputIds: HostTensor, attentionMask?: HostTensor): Promise<{ textOutput: HostTensor; textFeat?: HostTensor }> {
+  async encodeText(
+    inputIds: HostTensor,
+    attentionMask?: HostTensor,
+  ): Promise<{ textOutput: HostTensor; textFeat?: HostTensor }> {
     const out = await this.run(withOptional({ input_ids: inputIds }, 'attention_mask', attentionMask));
     return pick({ textOutput: out['text_output'] }, { textFeat: out['text_feat'] });
   }
@@ -95,7 +109,8 @@ export class QFormerModel<T> {
     attentionMask?: HostTensor,
     imageAttentionMask?: HostTensor,
   ): Promise<{ itm: HostTensor; itc: HostTensor }> {
-    if (!this.spec.retrievalHeads) throw new Error('this checkpoint has no retrieval heads (itm_head, vision/text projections)');
+    if (!this.spec.retrievalHeads)
+      throw new Error('this checkpoint has no retrieval heads (itm_head, vision/text projections)');
     const inputs = withOptional(
       withOptional({ image_embeds: imageEmbeds, input_ids: inputIds }, 'attention_mask', attentionMask),
       'image_attention_mask',
@@ -125,10 +140,10 @@ function required(out: Record<string, HostTensor>, name: string): HostTensor {
   return t;
 }
 
-function pick<R extends Record<string, HostTensor | undefined>, O extends Record<string, HostTensor | undefined>>(
-  req: R,
-  opt: O,
-): { [K in keyof R]: HostTensor } & { [K in keyof O]?: HostTensor } {
+function pick<
+  R extends Record<string, HostTensor | undefined>,
+  O extends Record<string, HostTensor | undefined>,
+>(req: R, opt: O): { [K in keyof R]: HostTensor } & { [K in keyof O]?: HostTensor } {
   for (const [k, v] of Object.entries(req)) if (!v) throw new Error(`internal: output ${k} was not produced`);
   const res: Record<string, HostTensor> = { ...(req as Record<string, HostTensor>) };
   for (const [k, v] of Object.entries(opt)) if (v) res[k] = v;

@@ -57,10 +57,16 @@ function ffn(out: ParamSpec[], prefix: string, suffix: string, h: number, inter:
 export function qformerParamSpecs(spec: QFormerModelSpec): ParamSpec[] {
   const c = spec.qformer;
   const h = c.hiddenSize;
-  const out: ParamSpec[] = [{ name: 'query_tokens', shape: [1, spec.numQueryTokens, h], kind: 'query_tokens' }];
+  const out: ParamSpec[] = [
+    { name: 'query_tokens', shape: [1, spec.numQueryTokens, h], kind: 'query_tokens' },
+  ];
   if (spec.textPath) {
     out.push({ name: 'embeddings.word_embeddings.weight', shape: [c.vocabSize, h], kind: 'embedding' });
-    out.push({ name: 'embeddings.position_embeddings.weight', shape: [c.maxPositionEmbeddings, h], kind: 'embedding' });
+    out.push({
+      name: 'embeddings.position_embeddings.weight',
+      shape: [c.maxPositionEmbeddings, h],
+      kind: 'embedding',
+    });
   }
   norm(out, 'qformer.layernorm', h);
   for (let i = 0; i < c.numHiddenLayers; i++) {

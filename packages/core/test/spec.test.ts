@@ -32,8 +32,13 @@ describe('parameter specs', () => {
     const { config, checkpoint } = await openCheckpointDir(join(golden, 'blip2_opt_tiny/hf'));
     try {
       const c = qformerModelConfigFromJson(config);
-      const specs = qformerParamSpecs({ qformer: c.qformer, numQueryTokens: c.numQueryTokens, textPath: false });
-      for (const s of specs) expect([...(checkpoint.info(s.name)?.shape ?? [])], s.name).toEqual([...s.shape]);
+      const specs = qformerParamSpecs({
+        qformer: c.qformer,
+        numQueryTokens: c.numQueryTokens,
+        textPath: false,
+      });
+      for (const s of specs)
+        expect([...(checkpoint.info(s.name)?.shape ?? [])], s.name).toEqual([...s.shape]);
       const qformerNames = checkpoint.names().filter((n) => n.startsWith('qformer.') || n === 'query_tokens');
       expect(specs.map((s) => s.name).sort()).toEqual(qformerNames.sort());
     } finally {
@@ -44,7 +49,16 @@ describe('parameter specs', () => {
 
 describe('initParams', () => {
   const spec = {
-    qformer: qformerModelConfigFromJson({ model_type: 'blip_2_qformer', hidden_size: 16, num_attention_heads: 2, num_hidden_layers: 2, intermediate_size: 32, encoder_hidden_size: 8, vocab_size: 20, max_position_embeddings: 8 }).qformer,
+    qformer: qformerModelConfigFromJson({
+      model_type: 'blip_2_qformer',
+      hidden_size: 16,
+      num_attention_heads: 2,
+      num_hidden_layers: 2,
+      intermediate_size: 32,
+      encoder_hidden_size: 8,
+      vocab_size: 20,
+      max_position_embeddings: 8,
+    }).qformer,
     numQueryTokens: 3,
     textPath: true,
   };
@@ -60,7 +74,9 @@ describe('initParams', () => {
   it('follows the HF scheme: zero biases, unit LayerNorm, N(0, 0.02) weights', () => {
     const t = initParams(qformerParamSpecs(spec), { seed: 3, scheme: 'hf' });
     expect(Array.from(t.get('qformer.layernorm.weight')!.data)).toEqual(new Array(16).fill(1));
-    expect(Array.from(t.get('qformer.encoder.layer.0.intermediate.dense.bias')!.data)).toEqual(new Array(32).fill(0));
+    expect(Array.from(t.get('qformer.encoder.layer.0.intermediate.dense.bias')!.data)).toEqual(
+      new Array(32).fill(0),
+    );
     const w = t.get('qformer.encoder.layer.0.intermediate.dense.weight')!.data as Float32Array;
     const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
     expect(std).toBeGreaterThan(0.015);

@@ -51,7 +51,10 @@ export interface TfjsBackendOptions {
  * process: the last call wins.
  * @throws Error naming the backend when it cannot be activated here.
  */
-export async function createTfjsBackend(name: TfjsBackendName = 'auto', options: TfjsBackendOptions = {}): Promise<TfjsBackend> {
+export async function createTfjsBackend(
+  name: TfjsBackendName = 'auto',
+  options: TfjsBackendOptions = {},
+): Promise<TfjsBackend> {
   if (options.wasmThreads !== undefined && name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     wasm.setThreadsCount(options.wasmThreads);
@@ -64,5 +67,7 @@ export async function createTfjsBackend(name: TfjsBackendName = 'auto', options:
       return new TfjsBackend(candidate);
     }
   }
-  throw new Error(`tfjs backend "${name}" could not be activated in this environment (tried ${order.join(', ')})`);
+  throw new Error(
+    `tfjs backend "${name}" could not be activated in this environment (tried ${order.join(', ')})`,
+  );
 }

@@ -23,7 +23,10 @@ function gelu(x: tf.Tensor): tf.Tensor {
 export function tfjsOps(name: string): Ops<tf.Tensor> {
   return {
     name,
-    constant: (data, shape) => (data instanceof Int32Array ? tf.tensor(data, [...shape], 'int32') : tf.tensor(data, [...shape], 'float32')),
+    constant: (data, shape) =>
+      data instanceof Int32Array
+        ? tf.tensor(data, [...shape], 'int32')
+        : tf.tensor(data, [...shape], 'float32'),
     scalar: (v) => tf.scalar(v, 'float32'),
 
     reshape: (x, shape) => tf.reshape(x, resolveShape(x.shape, shape)),

@@ -42,9 +42,20 @@ export function multiHeadAttention<T>(
  * Dense projection, residual and post-LayerNorm (HF `Blip2QFormerSelfOutput` / `Blip2QFormerOutput`):
  * `LayerNorm(dense(h) + residual)`. `params` is scoped to the block holding `dense` and `LayerNorm`.
  */
-export function denseResidualNorm<T>(ops: Ops<T>, params: ParamStore<T>, s: LayerShape, h: T, residual: T): T {
+export function denseResidualNorm<T>(
+  ops: Ops<T>,
+  params: ParamStore<T>,
+  s: LayerShape,
+  h: T,
+  residual: T,
+): T {
   const out = ops.linear(h, params.get('dense.weight'), params.get('dense.bias'));
-  return ops.layerNorm(ops.add(out, residual), params.get('LayerNorm.weight'), params.get('LayerNorm.bias'), s.eps);
+  return ops.layerNorm(
+    ops.add(out, residual),
+    params.get('LayerNorm.weight'),
+    params.get('LayerNorm.bias'),
+    s.eps,
+  );
 }
 
 /**

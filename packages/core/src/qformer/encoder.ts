@@ -38,8 +38,12 @@ export function qformerEncoder<T>(
   inputs: QFormerPassInputs<T>,
 ): QFormerPassOutputs<T> {
   const s = layerShape(cfg);
-  const rows = { queryLength: inputs.queries ? (inputs.queryLength ?? 0) : 0, hasText: inputs.text !== undefined };
-  if (inputs.queries && rows.queryLength <= 0) throw new Error('qformerEncoder: queryLength is required with queries');
+  const rows = {
+    queryLength: inputs.queries ? (inputs.queryLength ?? 0) : 0,
+    hasText: inputs.text !== undefined,
+  };
+  if (inputs.queries && rows.queryLength <= 0)
+    throw new Error('qformerEncoder: queryLength is required with queries');
   let h = concatInputs(ops, inputs.queries, inputs.text); // [B, L, H]
   h = ops.layerNorm(h, params.get('qformer.layernorm.weight'), params.get('qformer.layernorm.bias'), s.eps);
   const hiddenStates = [h];

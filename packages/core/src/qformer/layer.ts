@@ -24,10 +24,20 @@ export interface RowLayout {
  * Feed-forward (HF `Blip2QFormerIntermediate` + `Blip2QFormerOutput`): `LayerNorm(W2 gelu(W1 x) + x)`.
  * `which` picks the query FFN (`intermediate_query`/`output_query`) or the text FFN.
  */
-export function feedForward<T>(ops: Ops<T>, params: ParamStore<T>, s: LayerShape, which: 'query' | 'text', x: T): T {
+export function feedForward<T>(
+  ops: Ops<T>,
+  params: ParamStore<T>,
+  s: LayerShape,
+  which: 'query' | 'text',
+  x: T,
+): T {
   const suffix = which === 'query' ? '_query' : '';
   const h = ops.gelu(
-    ops.linear(x, params.get(`intermediate${suffix}.dense.weight`), params.get(`intermediate${suffix}.dense.bias`)),
+    ops.linear(
+      x,
+      params.get(`intermediate${suffix}.dense.weight`),
+      params.get(`intermediate${suffix}.dense.bias`),
+    ),
   );
   return denseResidualNorm(ops, scoped(params, `output${suffix}.`), s, h, x);
 }
@@ -57,7 +67,8 @@ export function qformerLayer<T>(
 
   let queries = rows.hasText ? ops.slice(attended, 1, 0, rows.queryLength) : attended; // [B, Q, H]
   if (hasCrossAttention(cfg, layerIndex)) {
-    if (!image) throw new Error(`Q-Former layer ${layerIndex} cross-attends but no image features were given`);
+    if (!image)
+      throw new Error(`Q-Former layer ${layerIndex} cross-attends but no image features were given`);
     queries = attentionBlock(ops, scoped(params, 'crossattention.'), s, queries, image.embeds, image.mask);
   }
   queries = feedForward(ops, params, s, 'query', queries);

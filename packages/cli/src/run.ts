@@ -1,0 +1,76 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { loadQFormerFromDir } from '@qf/core/node';
+import type { HostTensor } from '@qf/io';
+import { writeSafetensorsFile } from '@qf/io/node';
+import { type CliBackendName, openBackend } from './backend.js';
+import { fmtMs, fmtShape, table } from './format.js';
+import { requireDirectory, requireFile } from './paths.js';
+import type { CliStreams } from './streams.js';
+import { asF32, readSafetensorsFile } from './tensors.js';
+import { VERSION } from './version.js';
+
+/** Options of `qf run`. */
+export interface RunCommandOptions {
+  /** Safetensors file with the named inputs. */
+  readonly inputs: string;
+  /** Safetensors file to write every output to (F32). */
+  readonly out: string;
+  readonly backend?: CliBackendName;
+  /** Fail when the checkpoint holds tensors the Q-Former does not use. */
+  readonly strict?: boolean;
+  /** Also write every layer's hidden states. */
+  readonly hiddenStates?: boolean;
+}
+
+/** What `qf run` did. */
+export interface RunResult {
+  readonly outPath: string;
+  readonly outputs: Record<string, HostTensor<'F32'>>;
+  /** Checkpoint tensors the Q-Former did not load. */
+  readonly ignored: readonly string[];
+  readonly loadMs: number;
+  readonly runMs: number;
+}
+
+/**
+ * `qf run`: loads the Q-Former of an HF model directory, runs it on the named inputs of a safetensors
+ * file and writes every output (F32) to `out` atomically. Nothing is written when anything fails.
+ */
+export async function runModel(modelDir: string, options: RunCommandOptions): Promise<RunResult> {
+  const dir = await requireDirectory(modelDir, 'model directory');
+  const inputsPath = await requireFile(options.inputs, 'inputs file');
+  const outPath = resolve(options.out);
+  const { tensors: inputs } = await readSafetensorsFile(inputsPath);
+  const backendName = options.backend ?? 'tfjs-cpu';
+  const backend = await openBackend(backendName);
+  const t0 = performance.now();
+  const model = await loadQFormerFromDir(backend, dir, { strict: options.strict ?? false });
+  const t1 = performance.now();
+  let raw: Record<string, HostTensor>;
+  try {
+    raw = await model.run(inputs, { hiddenStates: options.hiddenStates ?? false });
+  } finally {
+    model.dispose();
+  }
+  const t2 = performance.now();
+  const outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, asF32(v)]));
+  await mkdir(dirname(outPath), { recursive: true });
+  await writeSafetensorsFile(outPath, outputs, { format: 'pt', producer: `@qf/cli ${VERSION} qf run`, backend: backendName });
+  return { outPath, outputs, ignored: model.ignored, loadMs: t1 - t0, runMs: t2 - t1 };
+}
+
+/** The `qf run` command: {@link runModel} plus a short report. */
+export async function runCommand(modelDir: string, options: RunCommandOptions, streams: CliStreams): Promise<void> {
+  const result = await runModel(modelDir, options);
+  if (result.ignored.length > 0) {
+    streams.err(
+      `note: ${result.ignored.length} checkpoint tensor(s) not used by the Q-Former (e.g. ${result.ignored[0]}); --strict makes this an error\n`,
+    );
+  }
+  const rows = Object.entries(result.outputs).map(([name, t]) => [name, t.dtype, fmtShape(t.shape)]);
+  streams.out(table(['output', 'dtype', 'shape'], rows));
+  streams.out(
+    `wrote ${rows.length} outputs to ${result.outPath} (${options.backend ?? 'tfjs-cpu'}: load ${fmtMs(result.loadMs)}, run ${fmtMs(result.runMs)})\n`,
+  );
+}
