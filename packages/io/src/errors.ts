@@ -20,7 +20,8 @@ export class SafetensorsError extends QfError {}
 /**
  * Reading bytes failed: a range outside the source, a short read, an HTTP error or a server without
  * range support, or a source that was already closed. Codes: `SOURCE_OUT_OF_RANGE`,
- * `SOURCE_SHORT_READ`, `SOURCE_HTTP`, `SOURCE_NO_RANGE_SUPPORT`, `SOURCE_NO_SIZE`, `SOURCE_CLOSED`.
+ * `SOURCE_SHORT_READ`, `SOURCE_HTTP`, `SOURCE_NO_RANGE_SUPPORT`, `SOURCE_NO_SIZE`, `SOURCE_CLOSED`,
+ * `SOURCE_NOT_FOUND`, `SOURCE_OPEN_FAILED`.
  */
 export class SourceError extends QfError {}
 

@@ -1,7 +1,14 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type HostTensor, atomicWriteFile, atomicWriteFileWith, hostTensor, openSafetensors, writeSafetensorsFile } from '../src/node/index.js';
+import {
+  type HostTensor,
+  atomicWriteFile,
+  atomicWriteFileWith,
+  hostTensor,
+  openSafetensors,
+  writeSafetensorsFile,
+} from '../src/node/index.js';
 import { rejectsWithCode, withTempDir } from './helpers.js';
 
 describe('atomic writes', () => {
@@ -51,7 +58,11 @@ describe('atomic writes', () => {
   it('writeSafetensorsFile streams a readable file', async () => {
     await withTempDir(async (dir) => {
       const target = join(dir, 'ok.safetensors');
-      await writeSafetensorsFile(target, { x: hostTensor('I32', [3], new Int32Array([1, -2, 3])) }, { format: 'pt' });
+      await writeSafetensorsFile(
+        target,
+        { x: hostTensor('I32', [3], new Int32Array([1, -2, 3])) },
+        { format: 'pt' },
+      );
       const f = await openSafetensors(target);
       expect((await f.read('x')).data).toEqual(new Int32Array([1, -2, 3]));
       expect(f.metadata).toEqual({ format: 'pt' });

@@ -19,7 +19,11 @@ import {
 import { rejectsWithCode, throwsWithCode, withTempDir } from './helpers.js';
 
 const TENSORS: Record<string, HostTensor> = {
-  query_tokens: hostTensor('F32', [1, 2, 4], Float32Array.from({ length: 8 }, (_, i) => i / 3)),
+  query_tokens: hostTensor(
+    'F32',
+    [1, 2, 4],
+    Float32Array.from({ length: 8 }, (_, i) => i / 3),
+  ),
   'qformer.layernorm.weight': hostTensor('F32', [4], new Float32Array([1, 2, 3, 4])),
   'qformer.layernorm.bias': hostTensor('BF16', [4], new Uint16Array([0x3f80, 0, 0xbf80, 0x4000])),
   'embeddings.word_embeddings.weight': hostTensor('F16', [3, 4], new Uint16Array(12).fill(0x3c00)),
@@ -96,9 +100,15 @@ describe('sharded checkpoints', () => {
     throwsWithCode(() => parseShardIndex({ metadata: {} }), 'SAFETENSORS_INDEX_NO_WEIGHT_MAP');
     throwsWithCode(() => parseShardIndex({ weight_map: ['a'] }), 'SAFETENSORS_INDEX_NO_WEIGHT_MAP');
     throwsWithCode(() => parseShardIndex({ weight_map: { a: 3 } }), 'SAFETENSORS_INDEX_BAD_ENTRY');
-    const e = throwsWithCode(() => parseShardIndex({ weight_map: { a: '../../etc/passwd' } }), 'SAFETENSORS_INDEX_BAD_ENTRY');
+    const e = throwsWithCode(
+      () => parseShardIndex({ weight_map: { a: '../../etc/passwd' } }),
+      'SAFETENSORS_INDEX_BAD_ENTRY',
+    );
     expect(e.message).toContain('weight_map.a');
-    throwsWithCode(() => parseShardIndex({ weight_map: { a: '/abs.safetensors' } }), 'SAFETENSORS_INDEX_BAD_ENTRY');
+    throwsWithCode(
+      () => parseShardIndex({ weight_map: { a: '/abs.safetensors' } }),
+      'SAFETENSORS_INDEX_BAD_ENTRY',
+    );
     expect(parseShardIndex({ weight_map: { a: 'sub/x.safetensors' } }).shards).toEqual(['sub/x.safetensors']);
 
     await withTempDir(async (dir) => {
@@ -112,7 +122,10 @@ describe('sharded checkpoints', () => {
       expect(err.message).toContain('"ghost"');
       expect(err.message).toContain(shard1);
       // a shard missing
-      await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'gone.safetensors' } }));
+      await writeFile(
+        join(dir, 'model.safetensors.index.json'),
+        JSON.stringify({ weight_map: { a: 'gone.safetensors' } }),
+      );
       const missing = await rejectsWithCode(
         openShardedSafetensors(join(dir, 'model.safetensors.index.json')),
         'SAFETENSORS_SHARD_MISSING',
@@ -120,16 +133,30 @@ describe('sharded checkpoints', () => {
       expect(missing.message).toContain('gone.safetensors');
       // bad JSON on disk
       await writeFile(join(dir, 'model.safetensors.index.json'), '{"weight_map": ');
-      await rejectsWithCode(openShardedSafetensors(join(dir, 'model.safetensors.index.json')), 'SAFETENSORS_INDEX_BAD_JSON');
+      await rejectsWithCode(
+        openShardedSafetensors(join(dir, 'model.safetensors.index.json')),
+        'SAFETENSORS_INDEX_BAD_JSON',
+      );
       await rejectsWithCode(openShardedSafetensors(join(dir, 'absent.json')), 'SAFETENSORS_INDEX_UNREADABLE');
       // a corrupt shard reports its own safetensors error
       await writeFile(join(dir, 'bad.safetensors'), new Uint8Array(3));
-      await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'bad.safetensors' } }));
-      await rejectsWithCode(openShardedSafetensors(join(dir, 'model.safetensors.index.json')), 'SAFETENSORS_TRUNCATED');
+      await writeFile(
+        join(dir, 'model.safetensors.index.json'),
+        JSON.stringify({ weight_map: { a: 'bad.safetensors' } }),
+      );
+      await rejectsWithCode(
+        openShardedSafetensors(join(dir, 'model.safetensors.index.json')),
+        'SAFETENSORS_TRUNCATED',
+      );
     });
     // a generic openShard failure is wrapped, and shards already opened are closed
     let closed = 0;
-    const good: Checkpoint = { names: () => ['x'], info: () => undefined, read: async () => TENSORS.ids!, close: async () => void closed++ };
+    const good: Checkpoint = {
+      names: () => ['x'],
+      info: () => undefined,
+      read: async () => TENSORS.ids!,
+      close: async () => void closed++,
+    };
     await rejectsWithCode(
       ShardedCheckpoint.open({ weight_map: { x: 'a', y: 'b' } }, async (f) => {
         if (f === 'b') throw new Error('boom');
@@ -143,9 +170,13 @@ describe('sharded checkpoints', () => {
   it('planShards splits by size and writes an HF index', () => {
     const plan = planShards(TENSORS, 40);
     expect(plan.files.length).toBeGreaterThan(1);
-    expect(plan.files[0]!.file).toBe(`model-00001-of-${String(plan.files.length).padStart(5, '0')}.safetensors`);
+    expect(plan.files[0]!.file).toBe(
+      `model-00001-of-${String(plan.files.length).padStart(5, '0')}.safetensors`,
+    );
     expect(Object.keys(plan.index!.weight_map).sort()).toEqual(Object.keys(TENSORS).sort());
-    expect(plan.index!.metadata.total_size).toBe(Object.values(TENSORS).reduce((s, t) => s + t.data.byteLength, 0));
+    expect(plan.index!.metadata.total_size).toBe(
+      Object.values(TENSORS).reduce((s, t) => s + t.data.byteLength, 0),
+    );
     const single = planShards(TENSORS);
     expect(single.files).toEqual([{ file: 'model.safetensors', names: Object.keys(TENSORS).sort() }]);
     expect(single.index).toBeUndefined();
@@ -193,8 +224,14 @@ describe('checkpoint directories', () => {
 
   it('writeCheckpointDir validates every tensor before writing anything', async () => {
     await withTempDir(async (dir) => {
-      const bad = { ...TENSORS, broken: { dtype: 'F32', shape: [5], data: new Float32Array(4) } as HostTensor };
-      await rejectsWithCode(writeCheckpointDir(join(dir, 'out'), { config, tensors: bad, maxShardBytes: 40 }), 'TENSOR_SHAPE');
+      const bad = {
+        ...TENSORS,
+        broken: { dtype: 'F32', shape: [5], data: new Float32Array(4) } as HostTensor,
+      };
+      await rejectsWithCode(
+        writeCheckpointDir(join(dir, 'out'), { config, tensors: bad, maxShardBytes: 40 }),
+        'TENSOR_SHAPE',
+      );
       expect(await readdir(dir)).toEqual([]);
       await writeFile(join(dir, 'keep.txt'), 'x');
       expect(await readFile(join(dir, 'keep.txt'), 'utf8')).toBe('x');

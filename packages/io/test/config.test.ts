@@ -16,7 +16,8 @@ import {
 } from '../src/index.js';
 import { GOLDEN_DIR, HAVE_GOLDEN, throwsWithCode } from './helpers.js';
 
-const golden = (rel: string) => JSON.parse(readFileSync(join(GOLDEN_DIR, rel), 'utf8')) as Record<string, unknown>;
+const golden = (rel: string) =>
+  JSON.parse(readFileSync(join(GOLDEN_DIR, rel), 'utf8')) as Record<string, unknown>;
 
 function configError(fn: () => unknown, field: string, ...mentions: string[]): ConfigError {
   const e = throwsWithCode(fn, 'CONFIG_INVALID') as ConfigError;
@@ -74,7 +75,10 @@ describe('HF defaults', () => {
   it('encoder_hidden_size follows vision_config.hidden_size; InstructBLIP always has the text path', () => {
     const c = parseBlip2Config({ vision_config: { hidden_size: 96, num_attention_heads: 4 } });
     expect(c.qformer.encoderHiddenSize).toBe(96);
-    const ib = parseBlip2Config({ model_type: 'instructblip', text_config: { model_type: 't5', d_model: 40 } });
+    const ib = parseBlip2Config({
+      model_type: 'instructblip',
+      text_config: { model_type: 't5', d_model: 40 },
+    });
     expect(ib.qformer.useQformerTextInput).toBe(true);
     expect(ib.useDecoderOnlyLanguageModel).toBe(false);
     expect(ib.text).toMatchObject({ modelType: 't5', hiddenSize: 40 });
@@ -143,7 +147,9 @@ describe.skipIf(!HAVE_GOLDEN)('golden configs', () => {
       const again = parseModelConfig(JSON.parse(JSON.stringify(json)));
       expect(parsed(again)).toEqual(parsed(c));
       if (isBlip2Config(c)) {
-        expect(Object.keys(json)).toEqual(expect.arrayContaining(['qformer_config', 'vision_config', 'num_query_tokens']));
+        expect(Object.keys(json)).toEqual(
+          expect.arrayContaining(['qformer_config', 'vision_config', 'num_query_tokens']),
+        );
         expect((json.qformer_config as Record<string, unknown>).model_type).toMatch(/qformer$/);
       }
     }
@@ -161,36 +167,91 @@ describe('rejecting bad values names the field in HF spelling', () => {
       () => parseBlip2Config({ vision_config: { hidden_size: 48, num_attention_heads: 5 } }),
       'vision_config.num_attention_heads',
     );
-    configError(() => parseQFormerStandalone({ hidden_size: 10, num_attention_heads: 3 }), 'num_attention_heads');
+    configError(
+      () => parseQFormerStandalone({ hidden_size: 10, num_attention_heads: 3 }),
+      'num_attention_heads',
+    );
   });
 
   it('wrong types and ranges report expected vs actual', () => {
-    configError(() => parseBlip2Config({ qformer_config: { hidden_size: -3 } }), 'qformer_config.hidden_size', 'positive integer', '-3');
-    configError(() => parseBlip2Config({ qformer_config: { hidden_size: 64.5 } }), 'qformer_config.hidden_size');
-    configError(() => parseBlip2Config({ qformer_config: { hidden_size: '64' } }), 'qformer_config.hidden_size', '"64"');
-    configError(() => parseBlip2Config({ qformer_config: { hidden_size: 2 ** 40 } }), 'qformer_config.hidden_size');
-    configError(() => parseBlip2Config({ qformer_config: { hidden_act: 'relu' } }), 'qformer_config.hidden_act', '"gelu"', '"relu"');
+    configError(
+      () => parseBlip2Config({ qformer_config: { hidden_size: -3 } }),
+      'qformer_config.hidden_size',
+      'positive integer',
+      '-3',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { hidden_size: 64.5 } }),
+      'qformer_config.hidden_size',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { hidden_size: '64' } }),
+      'qformer_config.hidden_size',
+      '"64"',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { hidden_size: 2 ** 40 } }),
+      'qformer_config.hidden_size',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { hidden_act: 'relu' } }),
+      'qformer_config.hidden_act',
+      '"gelu"',
+      '"relu"',
+    );
     configError(
       () => parseBlip2Config({ qformer_config: { position_embedding_type: 'relative_key' } }),
       'qformer_config.position_embedding_type',
     );
-    configError(() => parseBlip2Config({ qformer_config: { hidden_dropout_prob: 1.5 } }), 'qformer_config.hidden_dropout_prob', '1.5');
-    configError(() => parseBlip2Config({ qformer_config: { layer_norm_eps: 0 } }), 'qformer_config.layer_norm_eps');
-    configError(() => parseBlip2Config({ qformer_config: { use_qformer_text_input: 'yes' } }), 'qformer_config.use_qformer_text_input');
-    configError(() => parseBlip2Config({ qformer_config: { cross_attention_frequency: 0 } }), 'qformer_config.cross_attention_frequency');
-    configError(() => parseBlip2Config({ qformer_config: { vocab_size: 10, pad_token_id: 10 } }), 'qformer_config.pad_token_id');
+    configError(
+      () => parseBlip2Config({ qformer_config: { hidden_dropout_prob: 1.5 } }),
+      'qformer_config.hidden_dropout_prob',
+      '1.5',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { layer_norm_eps: 0 } }),
+      'qformer_config.layer_norm_eps',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { use_qformer_text_input: 'yes' } }),
+      'qformer_config.use_qformer_text_input',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { cross_attention_frequency: 0 } }),
+      'qformer_config.cross_attention_frequency',
+    );
+    configError(
+      () => parseBlip2Config({ qformer_config: { vocab_size: 10, pad_token_id: 10 } }),
+      'qformer_config.pad_token_id',
+    );
     configError(() => parseBlip2Config({ num_query_tokens: 0 }), 'num_query_tokens', 'positive integer', '0');
     configError(() => parseBlip2Config({ vision_config: { patch_size: 300 } }), 'vision_config.patch_size');
-    configError(() => parseBlip2Config({ vision_config: { hidden_act: 'quick_gelu' } }), 'vision_config.hidden_act');
-    configError(() => parseBlip2Config({ text_config: { model_type: 'mystery' } }), 'text_config.hidden_size');
-    configError(() => parseBlip2Config({ text_config: { model_type: 'opt', hidden_size: 0 } }), 'text_config.hidden_size');
+    configError(
+      () => parseBlip2Config({ vision_config: { hidden_act: 'quick_gelu' } }),
+      'vision_config.hidden_act',
+    );
+    configError(
+      () => parseBlip2Config({ text_config: { model_type: 'mystery' } }),
+      'text_config.hidden_size',
+    );
+    configError(
+      () => parseBlip2Config({ text_config: { model_type: 'opt', hidden_size: 0 } }),
+      'text_config.hidden_size',
+    );
     configError(() => parseBlip2Config({ qformer_config: 5 }), 'qformer_config', 'JSON object');
-    configError(() => parseBlip2Config({ use_decoder_only_language_model: 1 }), 'use_decoder_only_language_model');
+    configError(
+      () => parseBlip2Config({ use_decoder_only_language_model: 1 }),
+      'use_decoder_only_language_model',
+    );
   });
 
   it('a Q-Former encoder width that disagrees with the vision tower', () => {
     configError(
-      () => parseBlip2Config({ vision_config: { hidden_size: 48, num_attention_heads: 4 }, qformer_config: { encoder_hidden_size: 64 } }),
+      () =>
+        parseBlip2Config({
+          vision_config: { hidden_size: 48, num_attention_heads: 4 },
+          qformer_config: { encoder_hidden_size: 64 },
+        }),
       'qformer_config.encoder_hidden_size',
       'expected 48',
       'got 64',

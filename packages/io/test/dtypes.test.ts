@@ -37,7 +37,13 @@ function bf16Exact(b: number): number {
 }
 
 /** Checks that `bits` is the correctly rounded (nearest, ties to even) encoding of finite `x`. */
-function checkNearest(x: number, bits: number, exact: (b: number) => number, maxFinite: number, mantBits: number) {
+function checkNearest(
+  x: number,
+  bits: number,
+  exact: (b: number) => number,
+  maxFinite: number,
+  mantBits: number,
+) {
   const v = exact(bits);
   const mag = Math.abs(x);
   const ulpAtMax = 2 ** (Math.floor(Math.log2(maxFinite)) - mantBits);
@@ -181,8 +187,14 @@ describe('hostTensor', () => {
     expect(e.message).toContain('5 elements');
     throwsWithCode(() => hostTensor('F32', [-1], new Float32Array(0)), 'TENSOR_SHAPE');
     throwsWithCode(() => hostTensor('F32', [1.5], new Float32Array(1)), 'TENSOR_SHAPE');
-    throwsWithCode(() => hostTensor('F16', [2], new Float32Array(2) as unknown as Uint16Array), 'TENSOR_DTYPE');
-    throwsWithCode(() => hostTensor('I64', [2], new Int32Array(2) as unknown as BigInt64Array), 'TENSOR_DTYPE');
+    throwsWithCode(
+      () => hostTensor('F16', [2], new Float32Array(2) as unknown as Uint16Array),
+      'TENSOR_DTYPE',
+    );
+    throwsWithCode(
+      () => hostTensor('I64', [2], new Int32Array(2) as unknown as BigInt64Array),
+      'TENSOR_DTYPE',
+    );
   });
 });
 
@@ -193,7 +205,9 @@ describe('toFloat32 / toInt32 / fromFloat32', () => {
     expect(toFloat32(hostTensor('F16', [2], f32ArrayToF16(f32)))).toEqual(f32);
     expect(toFloat32(hostTensor('BF16', [2], f32ArrayToBf16(f32)))).toEqual(f32);
     expect(toFloat32(hostTensor('F64', [2], new Float64Array([1.5, -2])))).toEqual(f32);
-    expect(toFloat32(hostTensor('I64', [2], new BigInt64Array([3n, -4n])))).toEqual(new Float32Array([3, -4]));
+    expect(toFloat32(hostTensor('I64', [2], new BigInt64Array([3n, -4n])))).toEqual(
+      new Float32Array([3, -4]),
+    );
     expect(toFloat32(hostTensor('I32', [1], new Int32Array([7])))).toEqual(new Float32Array([7]));
     expect(toFloat32(hostTensor('I16', [1], new Int16Array([-7])))).toEqual(new Float32Array([-7]));
     expect(toFloat32(hostTensor('I8', [1], new Int8Array([-8])))).toEqual(new Float32Array([-8]));
@@ -209,11 +223,17 @@ describe('toFloat32 / toInt32 / fromFloat32', () => {
     );
     expect(toInt32(hostTensor('U8', [1], new Uint8Array([255])), 'x')).toEqual(new Int32Array([255]));
     expect(toInt32(hostTensor('BOOL', [1], new Uint8Array([1])), 'x')).toEqual(new Int32Array([1]));
-    const e = throwsWithCode(() => toInt32(hostTensor('I64', [2], new BigInt64Array([0n, 2147483648n])), 'ids'), 'TENSOR_VALUE');
+    const e = throwsWithCode(
+      () => toInt32(hostTensor('I64', [2], new BigInt64Array([0n, 2147483648n])), 'ids'),
+      'TENSOR_VALUE',
+    );
     expect(e).toBeInstanceOf(TensorError);
     expect((e as TensorError).tensor).toBe('ids');
     expect(e.message).toContain('2147483648');
-    throwsWithCode(() => toInt32(hostTensor('I64', [1], new BigInt64Array([-(2n ** 40n)])), 'ids'), 'TENSOR_VALUE');
+    throwsWithCode(
+      () => toInt32(hostTensor('I64', [1], new BigInt64Array([-(2n ** 40n)])), 'ids'),
+      'TENSOR_VALUE',
+    );
     throwsWithCode(() => toInt32(hostTensor('F32', [1], new Float32Array(1)), 'mask'), 'TENSOR_DTYPE');
   });
 

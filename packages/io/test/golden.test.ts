@@ -20,7 +20,12 @@ interface RawEntry {
 }
 
 /** Parses a safetensors header independently of the library (no validation). */
-function rawHeader(path: string): { start: number; bytes: Buffer; entries: Record<string, RawEntry>; meta: unknown } {
+function rawHeader(path: string): {
+  start: number;
+  bytes: Buffer;
+  entries: Record<string, RawEntry>;
+  meta: unknown;
+} {
   const bytes = readFileSync(path);
   const n = Number(bytes.readBigUInt64LE(0));
   const json = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
@@ -62,7 +67,11 @@ describe.skipIf(!HAVE_GOLDEN)('golden safetensors files', () => {
           expect(info.dataOffsets).toEqual(e.data_offsets);
           const t = await file.read(name);
           const got = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-          expect(Buffer.from(got).equals(raw.bytes.subarray(raw.start + e.data_offsets[0], raw.start + e.data_offsets[1]))).toBe(true);
+          expect(
+            Buffer.from(got).equals(
+              raw.bytes.subarray(raw.start + e.data_offsets[0], raw.start + e.data_offsets[1]),
+            ),
+          ).toBe(true);
           if (e.dtype === 'F32') expect((await file.read(name, { float32: true })).data).toEqual(t.data);
         }
       } finally {

@@ -15,7 +15,10 @@ const ok = (dtype = 'F32', shape: number[] = [2], offsets: [number, number] = [0
 });
 
 /** A source that records every read, to prove nothing is read or allocated past a bad header. */
-function spySource(bytes: Uint8Array, size = bytes.length): ByteSource & { reads: [number, number][]; closed: boolean } {
+function spySource(
+  bytes: Uint8Array,
+  size = bytes.length,
+): ByteSource & { reads: [number, number][]; closed: boolean } {
   const inner = bufferSource(bytes);
   const spy = {
     size,
@@ -79,7 +82,11 @@ describe('malformed safetensors', () => {
   });
 
   it('__metadata__ must be a string -> string map', async () => {
-    await expectCode(rawSafetensors({ __metadata__: { a: 1 } }), 'SAFETENSORS_BAD_METADATA', '__metadata__.a');
+    await expectCode(
+      rawSafetensors({ __metadata__: { a: 1 } }),
+      'SAFETENSORS_BAD_METADATA',
+      '__metadata__.a',
+    );
     await expectCode(rawSafetensors({ __metadata__: ['a'] }), 'SAFETENSORS_BAD_METADATA');
     await expectCode(rawSafetensors({ __metadata__: 'x' }), 'SAFETENSORS_BAD_METADATA');
   });
@@ -89,9 +96,16 @@ describe('malformed safetensors', () => {
   });
 
   it('an unknown dtype is SAFETENSORS_UNKNOWN_DTYPE naming the tensor', async () => {
-    await expectCode(rawSafetensors({ 'q.weight': ok('F8_E4M3', [8]) }, 8), 'SAFETENSORS_UNKNOWN_DTYPE', '"q.weight"');
+    await expectCode(
+      rawSafetensors({ 'q.weight': ok('F8_E4M3', [8]) }, 8),
+      'SAFETENSORS_UNKNOWN_DTYPE',
+      '"q.weight"',
+    );
     await expectCode(rawSafetensors({ w: ok('f32') }, 8), 'SAFETENSORS_UNKNOWN_DTYPE');
-    await expectCode(rawSafetensors({ w: { shape: [2], data_offsets: [0, 8] } }, 8), 'SAFETENSORS_UNKNOWN_DTYPE');
+    await expectCode(
+      rawSafetensors({ w: { shape: [2], data_offsets: [0, 8] } }, 8),
+      'SAFETENSORS_UNKNOWN_DTYPE',
+    );
   });
 
   it('negative, fractional or non-numeric shapes are SAFETENSORS_BAD_SHAPE', async () => {
@@ -104,13 +118,23 @@ describe('malformed safetensors', () => {
   it('malformed data_offsets are SAFETENSORS_BAD_OFFSETS', async () => {
     await expectCode(rawSafetensors({ w: ok('F32', [2], [8, 0]) }, 8), 'SAFETENSORS_BAD_OFFSETS', '"w"');
     await expectCode(rawSafetensors({ w: { ...ok(), data_offsets: [0] } }, 8), 'SAFETENSORS_BAD_OFFSETS');
-    await expectCode(rawSafetensors({ w: { ...ok(), data_offsets: [0, 8.5] } }, 8), 'SAFETENSORS_BAD_OFFSETS');
+    await expectCode(
+      rawSafetensors({ w: { ...ok(), data_offsets: [0, 8.5] } }, 8),
+      'SAFETENSORS_BAD_OFFSETS',
+    );
     await expectCode(rawSafetensors({ w: { ...ok(), data_offsets: [-1, 7] } }, 8), 'SAFETENSORS_BAD_OFFSETS');
   });
 
   it('offsets past the data section are SAFETENSORS_OFFSET_OUT_OF_RANGE', async () => {
-    await expectCode(rawSafetensors({ w: ok('F32', [2], [0, 8]) }, 4), 'SAFETENSORS_OFFSET_OUT_OF_RANGE', '"w"');
-    await expectCode(rawSafetensors({ w: ok('F32', [2 ** 40], [0, 2 ** 42]) }, 8), 'SAFETENSORS_OFFSET_OUT_OF_RANGE');
+    await expectCode(
+      rawSafetensors({ w: ok('F32', [2], [0, 8]) }, 4),
+      'SAFETENSORS_OFFSET_OUT_OF_RANGE',
+      '"w"',
+    );
+    await expectCode(
+      rawSafetensors({ w: ok('F32', [2 ** 40], [0, 2 ** 42]) }, 8),
+      'SAFETENSORS_OFFSET_OUT_OF_RANGE',
+    );
   });
 
   it('overlapping tensors are SAFETENSORS_OVERLAP naming both', async () => {
@@ -120,12 +144,19 @@ describe('malformed safetensors', () => {
     );
     expect(e.message).toContain('"a"');
     expect(e.message).toContain('"b"');
-    await expectCode(rawSafetensors({ a: ok('F32', [2], [0, 8]), b: ok('F32', [2], [0, 8]) }, 8), 'SAFETENSORS_OVERLAP');
+    await expectCode(
+      rawSafetensors({ a: ok('F32', [2], [0, 8]), b: ok('F32', [2], [0, 8]) }, 8),
+      'SAFETENSORS_OVERLAP',
+    );
   });
 
   it('gaps (at the start or between tensors) are SAFETENSORS_GAP; unused trailing bytes are SAFETENSORS_TRAILING_BYTES', async () => {
     await expectCode(rawSafetensors({ a: ok('F32', [2], [4, 12]) }, 12), 'SAFETENSORS_GAP', '"a"');
-    await expectCode(rawSafetensors({ a: ok('F32', [2], [0, 8]), b: ok('F32', [1], [12, 16]) }, 16), 'SAFETENSORS_GAP', '"b"');
+    await expectCode(
+      rawSafetensors({ a: ok('F32', [2], [0, 8]), b: ok('F32', [1], [12, 16]) }, 16),
+      'SAFETENSORS_GAP',
+      '"b"',
+    );
     await expectCode(rawSafetensors({ a: ok('F32', [2], [0, 8]) }, 9), 'SAFETENSORS_TRAILING_BYTES');
     await expectCode(rawSafetensors({}, 1), 'SAFETENSORS_TRAILING_BYTES');
   });
@@ -154,7 +185,10 @@ describe('malformed safetensors', () => {
 
   it('a file truncated after opening gives SOURCE_SHORT_READ, not garbage', async () => {
     const bytes = rawSafetensors({ a: ok('F32', [2], [0, 8]) }, 8);
-    const lying: ByteSource = { size: bytes.length, read: async (o, l) => bytes.subarray(o, Math.min(o + l, bytes.length - 4)) };
+    const lying: ByteSource = {
+      size: bytes.length,
+      read: async (o, l) => bytes.subarray(o, Math.min(o + l, bytes.length - 4)),
+    };
     const f = await SafetensorsFile.open(lying);
     await rejectsWithCode(f.read('a'), 'SOURCE_SHORT_READ');
   });

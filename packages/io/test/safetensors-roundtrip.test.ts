@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type DType,
   DTYPES,
+  DTYPE_BYTES,
   type HostTensor,
   SafetensorsFile,
   TensorError,
@@ -25,19 +26,47 @@ function sample(dtype: DType, shape: number[]): HostTensor {
     case 'BF16':
       return hostTensor(dtype, shape, f32ArrayToBf16(vals));
     case 'F64':
-      return hostTensor(dtype, shape, Float64Array.from(vals, (v) => v + 1e-12));
+      return hostTensor(
+        dtype,
+        shape,
+        Float64Array.from(vals, (v) => v + 1e-12),
+      );
     case 'I64':
-      return hostTensor(dtype, shape, BigInt64Array.from(vals, (_, i) => BigInt(i) * 10n ** 15n - 7n));
+      return hostTensor(
+        dtype,
+        shape,
+        BigInt64Array.from(vals, (_, i) => BigInt(i) * 10n ** 15n - 7n),
+      );
     case 'I32':
-      return hostTensor(dtype, shape, Int32Array.from(vals, (_, i) => i * 100003 - 50));
+      return hostTensor(
+        dtype,
+        shape,
+        Int32Array.from(vals, (_, i) => i * 100003 - 50),
+      );
     case 'I16':
-      return hostTensor(dtype, shape, Int16Array.from(vals, (_, i) => i * 37 - 300));
+      return hostTensor(
+        dtype,
+        shape,
+        Int16Array.from(vals, (_, i) => i * 37 - 300),
+      );
     case 'I8':
-      return hostTensor(dtype, shape, Int8Array.from(vals, (_, i) => (i % 200) - 100));
+      return hostTensor(
+        dtype,
+        shape,
+        Int8Array.from(vals, (_, i) => (i % 200) - 100),
+      );
     case 'U8':
-      return hostTensor(dtype, shape, Uint8Array.from(vals, (_, i) => i % 256));
+      return hostTensor(
+        dtype,
+        shape,
+        Uint8Array.from(vals, (_, i) => i % 256),
+      );
     default:
-      return hostTensor(dtype, shape, Uint8Array.from(vals, (_, i) => i % 2));
+      return hostTensor(
+        dtype,
+        shape,
+        Uint8Array.from(vals, (_, i) => i % 2),
+      );
   }
 }
 
@@ -83,11 +112,15 @@ describe('safetensors round trip', () => {
     expect(serializeSafetensors({ c: tensors.c, a: tensors.a, b: tensors.b }, metadata)).toEqual(bytes);
     const file = await SafetensorsFile.open(bytes);
     expect(file.metadata).toEqual(metadata);
-    expect(parseSafetensorsHeader(headerText, bytes.length - 8 - n).tensors.map((t) => t.name)).toEqual(['a', 'b', 'c']);
+    expect(parseSafetensorsHeader(headerText, bytes.length - 8 - n).tensors.map((t) => t.name)).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
     // every tensor is naturally aligned in the file
     for (const name of file.names()) {
       const info = file.info(name)!;
-      expect((file.dataStart + info.dataOffsets[0]) % (info.byteLength / Math.max(1, info.shape.reduce((x, y) => x * y, 1)) || 1)).toBe(0);
+      expect((file.dataStart + info.dataOffsets[0]) % DTYPE_BYTES[info.dtype]).toBe(0);
     }
   });
 
@@ -103,7 +136,12 @@ describe('safetensors round trip', () => {
   });
 
   it('converts F16/BF16/F64 to F32 with float32: true and leaves ints alone', async () => {
-    const tensors = { h: sample('F16', [4]), b: sample('BF16', [4]), d: sample('F64', [4]), i: sample('I64', [2]) };
+    const tensors = {
+      h: sample('F16', [4]),
+      b: sample('BF16', [4]),
+      d: sample('F64', [4]),
+      i: sample('I64', [2]),
+    };
     const file = await SafetensorsFile.open(serializeSafetensors(tensors));
     for (const name of ['h', 'b', 'd']) {
       const t = await file.read(name, { float32: true });
@@ -130,7 +168,10 @@ describe('safetensors round trip', () => {
   });
 
   it('keeps odd tensor names such as __proto__ as plain data', async () => {
-    const tensors = Object.fromEntries([['__proto__', sample('F32', [2])], ['constructor', sample('I8', [1])]]);
+    const tensors = Object.fromEntries([
+      ['__proto__', sample('F32', [2])],
+      ['constructor', sample('I8', [1])],
+    ]);
     const file = await SafetensorsFile.open(serializeSafetensors(tensors));
     expect(file.names().sort()).toEqual(['__proto__', 'constructor']);
     const all = await file.readAll();
@@ -142,13 +183,16 @@ describe('safetensors round trip', () => {
     const e = throwsWithCode(() => serializeSafetensors({ 'w.weight': bad }), 'TENSOR_SHAPE');
     expect(e.message).toContain('w.weight');
     throwsWithCode(
-      () => serializeSafetensors({ x: { dtype: 'F16', shape: [1], data: new Float32Array(1) } as unknown as HostTensor }),
+      () =>
+        serializeSafetensors({
+          x: { dtype: 'F16', shape: [1], data: new Float32Array(1) } as unknown as HostTensor,
+        }),
       'TENSOR_DTYPE',
     );
-    throwsWithCode(() => serializeSafetensors({ __metadata__: sample('F32', [1]) }), 'SAFETENSORS_BAD_METADATA');
     throwsWithCode(
-      () => serializeSafetensors({}, { a: 1 as unknown as string }),
+      () => serializeSafetensors({ __metadata__: sample('F32', [1]) }),
       'SAFETENSORS_BAD_METADATA',
     );
+    throwsWithCode(() => serializeSafetensors({}, { a: 1 as unknown as string }), 'SAFETENSORS_BAD_METADATA');
   });
 });

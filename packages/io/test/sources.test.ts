@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   type FetchLike,
-  type FetchResponseLike,
   SafetensorsFile,
   blobSource,
   bufferSource,
@@ -9,48 +8,9 @@ import {
   serializeSafetensors,
   urlSource,
 } from '../src/index.js';
-import { rejectsWithCode } from './helpers.js';
+import { fakeServer, rejectsWithCode, response } from './helpers.js';
 
 const BYTES = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31 + 7) & 0xff);
-
-function response(status: number, body: Uint8Array, headers: Record<string, string> = {}): FetchResponseLike {
-  const h = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  return {
-    ok: status >= 200 && status < 300,
-    status,
-    headers: { get: (name: string) => h.get(name.toLowerCase()) ?? null },
-    arrayBuffer: async () => body.slice().buffer,
-    body: { cancel: async () => undefined },
-  };
-}
-
-interface FakeServer {
-  fetch: FetchLike;
-  log: string[];
-}
-
-/** A fake HTTP server over `files` that honours single Range requests (like a CDN). */
-function fakeServer(files: Record<string, Uint8Array>, opts: { head?: boolean; ranges?: boolean } = {}): FakeServer {
-  const log: string[] = [];
-  const fetch: FetchLike = async (url, init) => {
-    const range = init.headers.Range;
-    log.push(`${init.method} ${url}${range ? ` ${range}` : ''}`);
-    const body = files[url];
-    if (body === undefined) return response(404, new Uint8Array(0));
-    if (init.method === 'HEAD') {
-      return opts.head === false ? response(405, new Uint8Array(0)) : response(200, new Uint8Array(0), { 'Content-Length': String(body.length) });
-    }
-    const m = range === undefined ? null : /^bytes=(\d+)-(\d+)$/.exec(range);
-    if (m && opts.ranges !== false) {
-      const start = Number(m[1]);
-      const end = Math.min(Number(m[2]), body.length - 1);
-      if (start >= body.length) return response(416, new Uint8Array(0));
-      return response(206, body.subarray(start, end + 1), { 'Content-Range': `bytes ${start}-${end}/${body.length}` });
-    }
-    return response(200, body, { 'Content-Length': String(body.length) });
-  };
-  return { fetch, log };
-}
 
 describe('byte sources', () => {
   const ranges: [number, number][] = [
@@ -80,7 +40,11 @@ describe('byte sources', () => {
 
   it('every source rejects reads outside the source with SOURCE_OUT_OF_RANGE', async () => {
     const server = fakeServer({ u: BYTES });
-    for (const src of [bufferSource(BYTES), blobSource(new Blob([BYTES])), await urlSource('u', { fetch: server.fetch })]) {
+    for (const src of [
+      bufferSource(BYTES),
+      blobSource(new Blob([BYTES])),
+      await urlSource('u', { fetch: server.fetch }),
+    ]) {
       await rejectsWithCode(src.read(990, 11), 'SOURCE_OUT_OF_RANGE');
       await rejectsWithCode(src.read(-1, 2), 'SOURCE_OUT_OF_RANGE');
       await rejectsWithCode(src.read(0.5, 2), 'SOURCE_OUT_OF_RANGE');
@@ -99,7 +63,10 @@ describe('byte sources', () => {
     const src = await urlSource('u', { fetch: noRanges.fetch });
     await rejectsWithCode(src.read(10, 10), 'SOURCE_NO_RANGE_SUPPORT');
     expect(await src.read(0, 1000)).toEqual(BYTES); // the whole file is fine
-    await rejectsWithCode(urlSource('u', { fetch: fakeServer({ u: BYTES }, { head: false, ranges: false }).fetch }), 'SOURCE_NO_RANGE_SUPPORT');
+    await rejectsWithCode(
+      urlSource('u', { fetch: fakeServer({ u: BYTES }, { head: false, ranges: false }).fetch }),
+      'SOURCE_NO_RANGE_SUPPORT',
+    );
     await rejectsWithCode(urlSource('missing', { fetch: noRanges.fetch }), 'SOURCE_HTTP');
     const failing: FetchLike = async () => {
       throw new TypeError('network down');
@@ -127,7 +94,9 @@ describe('byte sources', () => {
     const fromBlob = await SafetensorsFile.open(new Blob([bytes]));
     expect((await fromBlob.read('a')).data).toEqual(new Float32Array([1, 2, 3, 4]));
     const server = fakeServer({ 'https://h/m.safetensors': bytes });
-    const fromUrl = await SafetensorsFile.open(await urlSource('https://h/m.safetensors', { fetch: server.fetch }));
+    const fromUrl = await SafetensorsFile.open(
+      await urlSource('https://h/m.safetensors', { fetch: server.fetch }),
+    );
     expect((await fromUrl.read('b')).data).toEqual(new BigInt64Array([5n]));
     expect(server.log.every((l) => l.startsWith('HEAD') || /bytes=\d+-\d+$/.test(l))).toBe(true);
   });

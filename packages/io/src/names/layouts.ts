@@ -80,7 +80,8 @@ export interface NameMapping {
 
 /**
  * Maps every checkpoint name to canonical at once (layout detected unless given). Two checkpoint
- * names that map to the same canonical name throw, since one would silently shadow the other.
+ * names that map to the same canonical name throw QfError `NAME_COLLISION`, since one would
+ * silently shadow the other.
  */
 export function mapCheckpointNames(
   names: readonly string[],

@@ -8,10 +8,17 @@ const CHUNK = 1 << 30;
 
 /**
  * A {@link ByteSource} over a file: one `FileHandle`, reads at explicit offsets (never the whole
- * file). The size is taken once at open. `close()` closes the handle.
+ * file). The size is taken once at open. `close()` closes the handle. A missing file throws
+ * SourceError `SOURCE_NOT_FOUND`, any other open failure `SOURCE_OPEN_FAILED`.
  */
 export async function fileSource(path: string): Promise<ByteSource> {
-  const handle: FileHandle = await open(path, 'r');
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_OPEN_FAILED';
+    throw new SourceError(code, `${path}: cannot open (${(err as Error).message})`, { cause: err });
+  }
   let size: number;
   try {
     size = (await handle.stat()).size;

@@ -94,7 +94,7 @@ export function plannedTensorBytes(t: PlannedTensor): Uint8Array {
 export function serializeSafetensors(
   tensors: Readonly<Record<string, HostTensor>>,
   metadata?: Readonly<Record<string, string>>,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const plan = planSafetensors(tensors, metadata);
   const out = new Uint8Array(plan.byteLength);
   out.set(plan.header, 0);
