@@ -8,6 +8,8 @@ describe('examples/node-retrieval', () => {
   it('runs on the built packages and prints a ranking per image', () => {
     const out = execFileSync(process.execPath, ['index.mjs'], { cwd: exampleDir, encoding: 'utf8' });
     expect(out).toMatch(/backend tfjs-wasm; 2 images x 2 texts/);
-    expect(out.match(/^image \d: ITC .* -> best text \d; ITM p\(match with text \d\) = 0\.\d{3}$/gm)).toHaveLength(2);
+    expect(
+      out.match(/^image \d: ITC .* -> best text \d; ITM p\(match with text \d\) = 0\.\d{3}$/gm),
+    ).toHaveLength(2);
   });
 });

@@ -31,12 +31,13 @@ async function register(name: Exclude<TfjsBackendName, 'auto'>): Promise<void> {
   }
 }
 
-async function tryActivate(name: Exclude<TfjsBackendName, 'auto'>): Promise<boolean> {
+/** Registers and activates one backend; returns why it failed, or undefined on success. */
+async function tryActivate(name: Exclude<TfjsBackendName, 'auto'>): Promise<string | undefined> {
   try {
     await register(name);
-    return await tf.setBackend(name);
-  } catch {
-    return false;
+    return (await tf.setBackend(name)) ? undefined : 'tf.setBackend returned false';
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
   }
 }
 
@@ -61,13 +62,14 @@ export async function createTfjsBackend(
   }
   const order: Exclude<TfjsBackendName, 'auto'>[] =
     name === 'auto' ? (isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu']) : [name];
+  const failures: string[] = [];
   for (const candidate of order) {
-    if (await tryActivate(candidate)) {
+    const failure = await tryActivate(candidate);
+    if (failure === undefined) {
       await tf.ready();
       return new TfjsBackend(candidate);
     }
+    failures.push(`${candidate}: ${failure}`);
   }
-  throw new Error(
-    `tfjs backend "${name}" could not be activated in this environment (tried ${order.join(', ')})`,
-  );
+  throw new Error(`tfjs backend "${name}" could not be activated here (${failures.join('; ')})`);
 }
