@@ -70,7 +70,7 @@ describe.skipIf(!available)('browser example in headless Chromium', () => {
     rmSync(outDir, { recursive: true, force: true });
   });
 
-  for (const backend of ['wasm', 'cpu']) {
+  for (const backend of ['wasm', 'cpu', 'webgl']) {
     it(`tfjs-${backend}: the page's outputs match HF transformers`, async () => {
       const page = await browser.newPage();
       const errors: string[] = [];
