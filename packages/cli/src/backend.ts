@@ -8,7 +8,9 @@ export type CliBackendName = (typeof CLI_BACKENDS)[number];
 
 /** The `--backend` option shared by every command that runs the model. */
 export function backendOption(): Option {
-  return new Option('-b, --backend <name>', 'where to run the model').choices(CLI_BACKENDS).default('tfjs-cpu');
+  return new Option('-b, --backend <name>', 'where to run the model')
+    .choices(CLI_BACKENDS)
+    .default('tfjs-cpu');
 }
 
 /**

@@ -28,7 +28,11 @@ export interface ConfigSummary {
     /** Tokens the vision tower emits per image: patches + 1 class token. */
     readonly tokens: number;
   } | null;
-  readonly text: { readonly modelType: string; readonly hiddenSize: number; readonly decoderOnly: boolean } | null;
+  readonly text: {
+    readonly modelType: string;
+    readonly hiddenSize: number;
+    readonly decoderOnly: boolean;
+  } | null;
 }
 
 /** Summarises a parsed config (see `parseModelConfig` in @qf/io). */
@@ -72,7 +76,13 @@ export function summarizeConfig(c: ModelConfig): ConfigSummary {
       patchSize: v.patchSize,
       tokens: side * side + 1,
     },
-    text: c.text ? { modelType: c.text.modelType, hiddenSize: c.text.hiddenSize, decoderOnly: c.useDecoderOnlyLanguageModel } : null,
+    text: c.text
+      ? {
+          modelType: c.text.modelType,
+          hiddenSize: c.text.hiddenSize,
+          decoderOnly: c.useDecoderOnlyLanguageModel,
+        }
+      : null,
   };
 }
 
@@ -90,7 +100,8 @@ export function configLines(s: ConfigSummary): [string, string][] {
     ['text input', q.textInput ? 'yes' : 'no'],
   ];
   if (s.imageTextHiddenSize !== null) lines.push(['ITC width', String(s.imageTextHiddenSize)]);
-  if (s.languageProjectionOutFeatures !== null) lines.push(['language projection', `-> ${s.languageProjectionOutFeatures}`]);
+  if (s.languageProjectionOutFeatures !== null)
+    lines.push(['language projection', `-> ${s.languageProjectionOutFeatures}`]);
   if (s.vision) {
     const v = s.vision;
     lines.push([
@@ -98,6 +109,10 @@ export function configLines(s: ConfigSummary): [string, string][] {
       `hidden ${v.hiddenSize}, ${v.numHiddenLayers} layers, ${v.numAttentionHeads} heads, ${v.imageSize}px / patch ${v.patchSize} = ${v.tokens} tokens`,
     ]);
   }
-  if (s.text) lines.push(['text model', `${s.text.modelType}, hidden ${s.text.hiddenSize}, ${s.text.decoderOnly ? 'decoder-only' : 'encoder-decoder'}`]);
+  if (s.text)
+    lines.push([
+      'text model',
+      `${s.text.modelType}, hidden ${s.text.hiddenSize}, ${s.text.decoderOnly ? 'decoder-only' : 'encoder-decoder'}`,
+    ]);
   return lines;
 }

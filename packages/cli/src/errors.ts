@@ -5,6 +5,7 @@ export type CliErrorCode = 'CLI_NOT_FOUND' | 'CLI_NOT_A_FILE' | 'CLI_NOT_A_DIREC
 
 /** An error the CLI raises itself; like every qformer-ts error it carries a stable `code`. */
 export class CliError extends QfError {
+  // biome-ignore lint/complexity/noUselessConstructor: narrows `code` to the CLI's codes.
   constructor(code: CliErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
   }

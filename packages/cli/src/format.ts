@@ -3,7 +3,11 @@ import { fmtShape } from '@qf/io';
 export { fmtShape };
 
 /** Left-aligned plain-text table; `right` lists the columns to right-align (numbers). */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string {
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  right: readonly number[] = [],
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

@@ -90,8 +90,10 @@ export function checkpointParts(names: readonly string[], layout: CheckpointLayo
   const any = (prefix: string) => [...canonical].some((n) => n.startsWith(prefix));
   return {
     queryTokens: has('query_tokens'),
-    textPath: has('embeddings.word_embeddings.weight') && has('qformer.encoder.layer.0.intermediate.dense.weight'),
-    retrievalHeads: has('itm_head.weight') && has('vision_projection.weight') && has('text_projection.weight'),
+    textPath:
+      has('embeddings.word_embeddings.weight') && has('qformer.encoder.layer.0.intermediate.dense.weight'),
+    retrievalHeads:
+      has('itm_head.weight') && has('vision_projection.weight') && has('text_projection.weight'),
     languageProjection: has('language_projection.weight'),
     visionTower: any('vision_model.'),
     languageModel: any('language_model.'),
@@ -104,7 +106,14 @@ async function inspectSafetensors(path: string): Promise<SafetensorsReport> {
   try {
     const tensors = tensorRows(file);
     const fileBytes = (await stat(path)).size;
-    return { kind: 'safetensors', path, fileBytes, tensorBytes: sum(tensors), metadata: { ...file.metadata }, tensors };
+    return {
+      kind: 'safetensors',
+      path,
+      fileBytes,
+      tensorBytes: sum(tensors),
+      metadata: { ...file.metadata },
+      tensors,
+    };
   } finally {
     await file.close();
   }
@@ -138,7 +147,11 @@ async function inspectModelDir(path: string): Promise<ModelDirReport> {
       layout,
       parts: checkpointParts(names, layout),
       tensorBytes: sum(tensors),
-      metadata: sharded ? { ...checkpoint.index.metadata } : checkpoint instanceof SafetensorsFile ? { ...checkpoint.metadata } : {},
+      metadata: sharded
+        ? { ...checkpoint.index.metadata }
+        : checkpoint instanceof SafetensorsFile
+          ? { ...checkpoint.metadata }
+          : {},
       tensors,
     };
   } finally {

@@ -56,12 +56,20 @@ export async function runModel(modelDir: string, options: RunCommandOptions): Pr
   const t2 = performance.now();
   const outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, asF32(v)]));
   await mkdir(dirname(outPath), { recursive: true });
-  await writeSafetensorsFile(outPath, outputs, { format: 'pt', producer: `@qf/cli ${VERSION} qf run`, backend: backendName });
+  await writeSafetensorsFile(outPath, outputs, {
+    format: 'pt',
+    producer: `@qf/cli ${VERSION} qf run`,
+    backend: backendName,
+  });
   return { outPath, outputs, ignored: model.ignored, loadMs: t1 - t0, runMs: t2 - t1 };
 }
 
 /** The `qf run` command: {@link runModel} plus a short report. */
-export async function runCommand(modelDir: string, options: RunCommandOptions, streams: CliStreams): Promise<void> {
+export async function runCommand(
+  modelDir: string,
+  options: RunCommandOptions,
+  streams: CliStreams,
+): Promise<void> {
   const result = await runModel(modelDir, options);
   if (result.ignored.length > 0) {
     streams.err(

@@ -1,0 +1,25 @@
+/**
+ * `@qf/cli`: the `qf` command (run, inspect, demo) and its pieces, usable in-process.
+ * @packageDocumentation
+ */
+export { buildProgram, main } from './program.js';
+export { type CliStreams, memoryStreams, processStreams } from './streams.js';
+export { CliError, type CliErrorCode, describeError } from './errors.js';
+export { CLI_BACKENDS, type CliBackendName, openBackend } from './backend.js';
+export { type RunCommandOptions, type RunResult, runCommand, runModel } from './run.js';
+export {
+  type CheckpointParts,
+  type ConfigReport,
+  type InspectReport,
+  type ModelDirReport,
+  type SafetensorsReport,
+  type TensorRow,
+  checkpointParts,
+  inspectPath,
+} from './inspect.js';
+export { formatInspect } from './inspect-format.js';
+export { type ConfigSummary, summarizeConfig } from './config-summary.js';
+export { type DemoOptions, type DemoResult, demoCommand, runDemo } from './demo.js';
+export { demoConfig, demoConfigJson, demoSpec } from './demo-model.js';
+export { type DemoBatch, type DemoDataShape, makeDemoBatch } from './demo-data.js';
+export { VERSION } from './version.js';

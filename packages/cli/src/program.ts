@@ -1,0 +1,161 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type CliBackendName, backendOption } from './backend.js';
+import { demoCommand } from './demo.js';
+import { describeError } from './errors.js';
+import { formatInspect } from './inspect-format.js';
+import { inspectPath } from './inspect.js';
+import { runCommand } from './run.js';
+import { type CliStreams, processStreams } from './streams.js';
+import { VERSION } from './version.js';
+
+function intOption(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer in ${min}..${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+function addRun(program: Command, streams: CliStreams): void {
+  program
+    .command('run')
+    .summary('run the Q-Former of an HF model directory on inputs from a safetensors file')
+    .description(
+      [
+        'Run the Q-Former of an HF model directory on the named inputs of a safetensors file and write every output (F32) to --out, atomically.',
+        'Inputs: image_embeds [B,N,E] (float), image_attention_mask [B,N] (optional), input_ids [B,T] (I64 or I32), attention_mask [B,T] (optional).',
+        'Outputs, as far as the inputs and the checkpoint allow: query_output, image_feats, language_projection, text_output, text_feat, multimodal_output, itm_logits, itc_logits.',
+      ].join('\n\n'),
+    )
+    .argument('<model-dir>', 'HF model directory (config.json + model.safetensors or a sharded index)')
+    .requiredOption('-i, --inputs <file>', 'safetensors file with the named inputs')
+    .requiredOption('-o, --out <file>', 'safetensors file to write the outputs to (written atomically)')
+    .addOption(backendOption())
+    .option('--strict', 'fail when the checkpoint holds tensors the Q-Former does not use')
+    .option(
+      '--hidden-states',
+      "also write every layer's hidden states ({query,text,multimodal}_hidden_states.<i>)",
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'qf run ./blip2-model --inputs inputs.safetensors --out outputs.safetensors',
+        'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o run.safetensors --backend tfjs-wasm',
+      ),
+    )
+    .action(
+      async (
+        modelDir: string,
+        opts: {
+          inputs: string;
+          out: string;
+          backend: CliBackendName;
+          strict?: boolean;
+          hiddenStates?: boolean;
+        },
+      ) => {
+        await runCommand(modelDir, opts, streams);
+      },
+    );
+}
+
+function addInspect(program: Command, streams: CliStreams): void {
+  program
+    .command('inspect')
+    .summary('describe a safetensors file, a config.json or an HF model directory')
+    .description(
+      'Describe a safetensors file (tensors: name, dtype, shape, bytes; metadata), a config .json file, or an HF model directory (also its parsed config, detected checkpoint layout and which Q-Former parts it holds).',
+    )
+    .argument('<file-or-dir>', 'a .safetensors file, a config .json file or an HF model directory')
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText('after', examples('qf inspect ./blip2-model', 'qf inspect outputs.safetensors --json'))
+    .action(async (target: string, opts: { json?: boolean }) => {
+      const report = await inspectPath(target);
+      streams.out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspect(report));
+    });
+}
+
+function addDemo(program: Command, streams: CliStreams): void {
+  program
+    .command('demo')
+    .summary('save, reload and run a small random BLIP-2-style Q-Former on synthetic data (no network)')
+    .description(
+      [
+        'Stand-in for the built-in `shapes` demo, which is not built yet: builds a small BLIP-2-style Q-Former in code (hidden 128, 4 heads, 4 layers, 16 queries, encoder width 96, text path, ITC/ITM heads, language projection), seeds its parameters, saves it as an HF model directory (config.json + model.safetensors), loads it back, and runs feature extraction and ITM/ITC scoring on synthetic batches, writing features.safetensors and inputs.safetensors.',
+        'The model is untrained and the data synthetic, so the scores mean nothing; no network is used.',
+      ].join('\n\n'),
+    )
+    .option('-o, --out <dir>', 'output directory', 'qf-demo-out')
+    .addOption(backendOption())
+    .option('--seed <n>', 'seed of the parameters and the synthetic data', intOption(0, 2 ** 32 - 1), 0)
+    .option('--batch <n>', 'pairs per batch', intOption(1, 1024), 8)
+    .option('--batches <n>', 'number of batches', intOption(1, 1000), 4)
+    .addOption(
+      new Option('--init <scheme>', 'parameter init: as HF inits a fresh model, or every value non-trivial')
+        .choices(['hf', 'stress'])
+        .default('hf'),
+    )
+    .addHelpText(
+      'after',
+      examples('qf demo', 'qf demo --out /tmp/qf-demo --backend tfjs-wasm --seed 7 --batch 16'),
+    )
+    .action(
+      async (opts: {
+        out: string;
+        backend: CliBackendName;
+        seed: number;
+        batch: number;
+        batches: number;
+        init: 'hf' | 'stress';
+      }) => {
+        await demoCommand(opts, streams);
+      },
+    );
+}
+
+/**
+ * The `qf` command tree. Output goes to `streams`; commander never exits the process (errors,
+ * `--help` and `--version` surface as a CommanderError that {@link main} turns into an exit code).
+ */
+export function buildProgram(streams: CliStreams = processStreams()): Command {
+  const program = new Command('qf')
+    .description('Run, inspect and demo BLIP-2 Q-Formers (qformer-ts).')
+    .version(VERSION, '-V, --version', 'print the version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => streams.out(s), writeErr: (s) => streams.err(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      examples(
+        'qf demo',
+        'qf inspect ./qf-demo-out/model',
+        'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o out.safetensors',
+      ),
+    );
+  addRun(program, streams);
+  addInspect(program, streams);
+  addDemo(program, streams);
+  return program;
+}
+
+/**
+ * Runs `qf` with the user's arguments (`process.argv.slice(2)`) and resolves to the exit code: 0 on
+ * success, 1 on any error (reported on `streams.err`). Never calls `process.exit`.
+ */
+export async function main(argv: readonly string[], streams: CliStreams = processStreams()): Promise<number> {
+  const program = buildProgram(streams);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    streams.err(`${describeError(err)}\n`);
+    return 1;
+  }
+}
