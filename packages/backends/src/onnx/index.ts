@@ -1,0 +1,36 @@
+/**
+ * @qf/backends/onnx — the @qf/core op interface recorded into ONNX graphs, run by an injected
+ * onnxruntime module (onnxruntime-node in Node, onnxruntime-web in browsers), and exported as files.
+ * @packageDocumentation
+ */
+export {
+  type GraphOptimizationLevel,
+  type OnnxBackendOptions,
+  OnnxBackend,
+  createOnnxBackend,
+} from './backend.js';
+export { type OnnxErrorCode, OnnxBackendError } from './errors.js';
+export { type OrtModule, toOrtTensor, fromOrtTensor } from './ort.js';
+export { type ElemType, Sym } from './trace.js';
+export { type InputSpec, type Recording, Recorder } from './record.js';
+export {
+  type BuildOptions,
+  type BuiltGraph,
+  type ExternalLayout,
+  OPSET,
+  buildGraph,
+  encodeInline,
+  encodeModelPartsInline,
+  encodeExternal,
+} from './build.js';
+export {
+  type QFormerPart,
+  type ExportOptions,
+  type ExportedPart,
+  QFORMER_PARTS,
+  IO_DOCS,
+  exportQFormerGraphs,
+  supportedParts,
+} from './export.js';
+export type { WeightFormat } from './weights.js';
+export { onnxOps } from './ops.js';
