@@ -95,7 +95,7 @@ export {
   parseModelConfig,
   parseQFormerStandalone,
 } from './config/blip2.js';
-export { toHfConfigJson } from './config/hf-json.js';
+export { stringifyHfConfig, toHfConfigJson } from './config/hf-json.js';
 export { QFORMER_EMBEDDING_NAMES, isCanonicalName, qformerLayerPrefix } from './names/canonical.js';
 export {
   type CheckpointLayout,

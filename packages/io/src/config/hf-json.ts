@@ -59,3 +59,38 @@ export function toHfConfigJson(config: ModelConfig): Record<string, unknown> {
   }
   return out;
 }
+
+/**
+ * Config keys HF declares as floats. Newer transformers validate config fields strictly and reject
+ * an int (`1`) where a float is declared, so these are written with a decimal point (`1.0`).
+ */
+const HF_FLOAT_KEYS = new Set([
+  'initializer_factor',
+  'initializer_range',
+  'layer_norm_eps',
+  'layer_norm_epsilon',
+  'hidden_dropout_prob',
+  'attention_probs_dropout_prob',
+  'attention_dropout',
+  'dropout',
+  'dropout_rate',
+  'activation_dropout',
+  'layerdrop',
+  'classifier_dropout',
+]);
+
+/** Marks an integer-valued float so the text can be patched to `N.0` after JSON.stringify. */
+const FLOAT_MARK = '\u0000float:';
+
+/**
+ * `config.json` text for an HF config object: `JSON.stringify` with 2-space indent, except that
+ * integer values of float-typed keys (see above) are written as `1.0`, as Python's json does.
+ */
+export function stringifyHfConfig(config: Record<string, unknown>): string {
+  const text = JSON.stringify(
+    config,
+    (key, value) => (HF_FLOAT_KEYS.has(key) && Number.isInteger(value) ? `${FLOAT_MARK}${value}` : value),
+    2,
+  );
+  return `${text.replace(/"\\u0000float:(-?\d+)"/g, '$1.0')}\n`;
+}

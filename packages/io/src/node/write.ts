@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { planShards } from '../checkpoint/shard-plan.js';
 import type { ModelConfig } from '../config/blip2.js';
-import { toHfConfigJson } from '../config/hf-json.js';
+import { stringifyHfConfig, toHfConfigJson } from '../config/hf-json.js';
 import type { HostTensor } from '../dtypes.js';
 import { planSafetensors, plannedTensorBytes } from '../safetensors/writer.js';
 import { atomicWriteFile, atomicWriteFileWith, writeAll } from './atomic.js';
@@ -65,5 +65,5 @@ export async function writeCheckpointDir(dir: string, options: WriteCheckpointOp
     force: true,
   });
   const config = isModelConfig(options.config) ? toHfConfigJson(options.config) : options.config;
-  await atomicWriteFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await atomicWriteFile(join(dir, 'config.json'), stringifyHfConfig(config));
 }
