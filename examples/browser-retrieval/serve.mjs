@@ -10,15 +10,19 @@ const golden = join(here, '../../../shared/golden/public_small');
 const TYPES = {
   '.html': 'text/html',
   '.js': 'text/javascript',
+  '.mjs': 'text/javascript', // ORT's wasm glue is a module: browsers reject other MIME types
+  '.map': 'application/json',
   '.wasm': 'application/wasm',
   '.json': 'application/json',
 };
 
 /**
- * Starts the server. `routes` maps URL prefixes to directories or files.
+ * Starts the server. `routes` maps URL prefixes to directories or files. `isolate` adds the COOP/COEP
+ * headers that make the page cross-origin isolated, which SharedArrayBuffer (wasm threads) needs:
+ * ONNX Runtime Web then runs multi-threaded, and tfjs-wasm picks its threaded binary.
  * @returns the server and its base URL
  */
-export function serve({ port = 0, routes } = {}) {
+export function serve({ port = 0, routes, isolate = false } = {}) {
   const table = routes ?? {
     '/model/': join(golden, 'hf'),
     '/inputs.safetensors': join(golden, 'inputs.safetensors'),
@@ -54,6 +58,9 @@ export function serve({ port = 0, routes } = {}) {
     const headers = {
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
       'Accept-Ranges': 'bytes',
+      ...(isolate
+        ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
+        : {}),
     };
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {
@@ -84,6 +91,12 @@ export function serve({ port = 0, routes } = {}) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { url } = await serve({ port: Number(process.env.PORT ?? 8080) });
-  console.log(`open ${url}/?backend=wasm (also: webgl, webgpu, cpu)`);
+  const isolate = process.argv.includes('--isolate');
+  const { url } = await serve({ port: Number(process.env.PORT ?? 8080), isolate });
+  console.log(`open ${url}/?backend=wasm (also: webgl, webgpu, cpu, onnx-wasm, onnx-webgpu)`);
+  console.log(
+    isolate
+      ? 'cross-origin isolated (COOP/COEP): wasm backends may use threads'
+      : 'not cross-origin isolated: wasm backends run single-threaded (add --isolate for threads)',
+  );
 }

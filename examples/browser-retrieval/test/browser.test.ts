@@ -34,22 +34,24 @@ const pairs: [string, string][] = [
 
 describe.skipIf(!available)('browser example in headless Chromium', () => {
   let browser: Browser;
-  let baseUrl: string;
-  let close: () => void;
+  /** Base URLs of two servers of the same files: plain, and cross-origin isolated (COOP/COEP). */
+  const baseUrl = { plain: '', isolated: '' };
+  const servers: { close(): void }[] = [];
   const outDir = mkdtempSync(join(tmpdir(), 'qf-browser-'));
 
   beforeAll(async () => {
     const dist = await buildPage(join(outDir, 'dist'));
-    const { server, url } = await serve({
-      routes: {
-        '/model/': join(golden, 'hf'),
-        '/inputs.safetensors': join(golden, 'inputs.safetensors'),
-        '/dist/': dist,
-        '/': resolve(here, '../index.html'),
-      },
-    });
-    baseUrl = url;
-    close = () => server.close();
+    const routes = {
+      '/model/': join(golden, 'hf'),
+      '/inputs.safetensors': join(golden, 'inputs.safetensors'),
+      '/dist/': dist,
+      '/': resolve(here, '../index.html'),
+    };
+    for (const isolate of [false, true]) {
+      const { server, url } = await serve({ routes, isolate });
+      servers.push(server);
+      baseUrl[isolate ? 'isolated' : 'plain'] = url;
+    }
     browser = await chromium.launch({
       executablePath: chromiumPath,
       args: [
@@ -66,24 +68,40 @@ describe.skipIf(!available)('browser example in headless Chromium', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    close?.();
+    for (const server of servers) server.close();
     rmSync(outDir, { recursive: true, force: true });
   });
 
-  for (const backend of ['wasm', 'cpu', 'webgl']) {
-    it(`tfjs-${backend}: the page's outputs match HF transformers`, async () => {
+  // query -> the backend name the page reports (tfjs backends are prefixed `tfjs-`), and whether the
+  // page is served cross-origin isolated (SharedArrayBuffer, so ORT can run wasm threads).
+  const cases: { query: string; name: string; isolated?: true; status?: RegExp }[] = [
+    { query: 'backend=wasm', name: 'tfjs-wasm' },
+    { query: 'backend=cpu', name: 'tfjs-cpu' },
+    { query: 'backend=webgl', name: 'tfjs-webgl' },
+    // ONNX Runtime Web: the model is traced to ONNX in the page and run by ORT's wasm EP.
+    { query: 'backend=onnx-wasm', name: 'onnx-wasm', status: /, 1 wasm thread\)$/ },
+    {
+      query: 'backend=onnx-wasm&threads=2',
+      name: 'onnx-wasm',
+      isolated: true,
+      status: /, 2 wasm threads\)$/,
+    },
+  ];
+  for (const { query, name, isolated, status } of cases) {
+    const title = `${name}${isolated ? ' (cross-origin isolated, 2 threads)' : ''}`;
+    it(`${title}: the page's outputs match HF transformers`, async () => {
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('console', (m) => {
         if (m.type() === 'error') errors.push(`console: ${m.text()}`);
       });
-      await page.goto(`${baseUrl}/?backend=${backend}`);
+      await page.goto(`${baseUrl[isolated ? 'isolated' : 'plain']}/?${query}`);
       await page.waitForFunction(() => window.qfResult !== undefined, undefined, { timeout: 60_000 });
       const result = await page.evaluate(() => window.qfResult!);
       expect(result.error, result.error).toBeUndefined();
       expect(errors).toEqual([]);
-      expect(result.backend).toBe(`tfjs-${backend}`);
+      expect(result.backend).toBe(name);
       const file = await openSafetensors(join(golden, 'outputs.safetensors'));
       for (const [ours, theirs] of pairs) {
         const expected = await file.read(theirs);
@@ -94,9 +112,9 @@ describe.skipIf(!available)('browser example in headless Chromium', () => {
         expect(maxDiff, `${ours} max abs diff`).toBeLessThanOrEqual(1e-4);
       }
       await file.close();
-      expect(await page.textContent('#status')).toMatch(
-        new RegExp(`backend tfjs-${backend}: Q-Former ran in`),
-      );
+      const text = await page.textContent('#status');
+      expect(text).toMatch(new RegExp(`^backend ${name}: Q-Former ran in`));
+      if (status) expect(text).toMatch(status);
       await page.close();
     });
   }
