@@ -1,10 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type InitScheme, initParams, qformerParamSpecs } from '@qf/core';
+import { type InitScheme, type QFormerModel, initParams, qformerParamSpecs } from '@qf/core';
 import { loadQFormerFromDir } from '@qf/core/node';
 import type { HostTensor } from '@qf/io';
 import { writeCheckpointDir, writeSafetensorsFile } from '@qf/io/node';
-import { type CliBackendName, openBackend } from './backend.js';
+import {
+  type CliBackendName,
+  DEFAULT_ONNX_THREADS,
+  checkThreads,
+  closeBackend,
+  openBackend,
+} from './backend.js';
 import { configLines, summarizeConfig } from './config-summary.js';
 import { type DemoBatch, makeDemoBatch } from './demo-data.js';
 import { demoConfig, demoSpec } from './demo-model.js';
@@ -19,6 +25,8 @@ export interface DemoOptions {
   /** Output directory (default `./qf-demo-out`). */
   readonly out?: string;
   readonly backend?: CliBackendName;
+  /** `onnx` only: ONNX Runtime threads per operator (default 2). */
+  readonly threads?: number | undefined;
   readonly seed?: number;
   /** Pairs per batch (default 8). */
   readonly batch?: number;
@@ -62,6 +70,7 @@ export async function runDemo(options: DemoOptions, streams: CliStreams): Promis
   const batches = options.batches ?? 4;
   const init = options.init ?? 'hf';
   const backendName = options.backend ?? 'tfjs-cpu';
+  checkThreads(backendName, options.threads);
 
   const config = demoConfig();
   const spec = demoSpec(config);
@@ -75,8 +84,14 @@ export async function runDemo(options: DemoOptions, streams: CliStreams): Promis
   await mkdir(outDir, { recursive: true });
   await writeCheckpointDir(modelDir, { config, tensors: Object.fromEntries(params) });
   const t2 = performance.now();
-  const backend = await openBackend(backendName);
-  const model = await loadQFormerFromDir(backend, modelDir, { strict: true });
+  const backend = await openBackend(backendName, { threads: options.threads });
+  let model: QFormerModel<unknown>;
+  try {
+    model = await loadQFormerFromDir<unknown>(backend, modelDir, { strict: true });
+  } catch (e) {
+    await closeBackend(backend);
+    throw e;
+  }
   const t3 = performance.now();
 
   const shape = {
@@ -111,6 +126,7 @@ export async function runDemo(options: DemoOptions, streams: CliStreams): Promis
   } finally {
     bar.stop();
     model.dispose();
+    await closeBackend(backend);
   }
   const t4 = performance.now();
 
@@ -159,6 +175,8 @@ export async function runDemo(options: DemoOptions, streams: CliStreams): Promis
   };
 }
 
+const threadsText = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+
 /** The `qf demo` command: {@link runDemo} plus its summary. */
 export async function demoCommand(options: DemoOptions, streams: CliStreams): Promise<void> {
   const batch = options.batch ?? 8;
@@ -182,7 +200,12 @@ export async function demoCommand(options: DemoOptions, streams: CliStreams): Pr
         'data',
         `${batches} batches x ${batch} synthetic pairs: image features [${batch}, ${s.vision?.tokens}, ${s.vision?.hiddenSize}] F32, token ids [${batch}, ${TEXT_LENGTH}] I64`,
       ],
-      ['backend', options.backend ?? 'tfjs-cpu'],
+      [
+        'backend',
+        options.backend === 'onnx'
+          ? `onnx (ONNX Runtime, ${threadsText(options.threads ?? DEFAULT_ONNX_THREADS)} per operator)`
+          : (options.backend ?? 'tfjs-cpu'),
+      ],
       [
         'time',
         `init ${fmtMs(t.init)}, save ${fmtMs(t.save)}, reload ${fmtMs(t.load)}, extract + score ${fmtMs(t.run)} (${fmtMs(t.run / batches)}/batch), total ${fmtMs(t.total)}`,

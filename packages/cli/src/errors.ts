@@ -1,7 +1,15 @@
 import { QfError } from '@qf/io';
 
-/** Codes of errors raised by the CLI itself (files that are missing, options that are wrong). */
-export type CliErrorCode = 'CLI_NOT_FOUND' | 'CLI_NOT_A_FILE' | 'CLI_NOT_A_DIRECTORY' | 'CLI_BAD_OPTION';
+/**
+ * Codes of errors raised by the CLI itself: files that are missing, options that are wrong, an optional
+ * runtime (onnxruntime-node) that cannot be loaded.
+ */
+export type CliErrorCode =
+  | 'CLI_NOT_FOUND'
+  | 'CLI_NOT_A_FILE'
+  | 'CLI_NOT_A_DIRECTORY'
+  | 'CLI_BAD_OPTION'
+  | 'CLI_MISSING_DEPENDENCY';
 
 /** An error the CLI raises itself; like every qformer-ts error it carries a stable `code`. */
 export class CliError extends QfError {

@@ -1,11 +1,29 @@
 /**
- * `@qf/cli`: the `qf` command (run, inspect, demo) and its pieces, usable in-process.
+ * `@qf/cli`: the `qf` command (run, inspect, demo, export-onnx) and its pieces, usable in-process.
  * @packageDocumentation
  */
 export { buildProgram, main } from './program.js';
 export { type CliStreams, memoryStreams, processStreams } from './streams.js';
 export { CliError, type CliErrorCode, describeError } from './errors.js';
-export { CLI_BACKENDS, type CliBackendName, openBackend } from './backend.js';
+export {
+  CLI_BACKENDS,
+  type CliBackendName,
+  DEFAULT_ONNX_THREADS,
+  type OpenBackendOptions,
+  closeBackend,
+  importOnnxRuntime,
+  openBackend,
+} from './backend.js';
+export {
+  type ExportOnnxOptions,
+  type ExportOnnxResult,
+  type ExportedFile,
+  ONNX_MANIFEST,
+  exportOnnx,
+  exportOnnxCommand,
+  formatExport,
+  parseParts,
+} from './export-onnx.js';
 export { type RunCommandOptions, type RunResult, runCommand, runModel } from './run.js';
 export {
   type CheckpointParts,

@@ -1,7 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { type CliBackendName, backendOption } from './backend.js';
+import { type CliBackendName, backendOption, threadsOption } from './backend.js';
 import { demoCommand } from './demo.js';
 import { describeError } from './errors.js';
+import { exportOnnxCommand } from './export-onnx.js';
 import { formatInspect } from './inspect-format.js';
 import { inspectPath } from './inspect.js';
 import { runCommand } from './run.js';
@@ -29,6 +30,7 @@ function addRun(program: Command, streams: CliStreams): void {
     .description(
       [
         'Run the Q-Former of an HF model directory on the named inputs of a safetensors file and write every output (F32) to --out, atomically.',
+        'Backends: tfjs-cpu, tfjs-wasm (TensorFlow.js), onnx (the same model recorded as ONNX graphs and run by ONNX Runtime through onnxruntime-node; --threads sets its threads per operator).',
         'Inputs: image_embeds [B,N,E] (float), image_attention_mask [B,N] (optional), input_ids [B,T] (I64 or I32), attention_mask [B,T] (optional).',
         'Outputs, as far as the inputs and the checkpoint allow: query_output, image_feats, language_projection, text_output, text_feat, multimodal_output, itm_logits, itc_logits.',
       ].join('\n\n'),
@@ -37,6 +39,7 @@ function addRun(program: Command, streams: CliStreams): void {
     .requiredOption('-i, --inputs <file>', 'safetensors file with the named inputs')
     .requiredOption('-o, --out <file>', 'safetensors file to write the outputs to (written atomically)')
     .addOption(backendOption())
+    .addOption(threadsOption(intOption(1, 1024)))
     .option('--strict', 'fail when the checkpoint holds tensors the Q-Former does not use')
     .option(
       '--hidden-states',
@@ -47,6 +50,7 @@ function addRun(program: Command, streams: CliStreams): void {
       examples(
         'qf run ./blip2-model --inputs inputs.safetensors --out outputs.safetensors',
         'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o run.safetensors --backend tfjs-wasm',
+        'qf run ./blip2-model -i inputs.safetensors -o outputs.safetensors --backend onnx --threads 4',
       ),
     )
     .action(
@@ -56,6 +60,7 @@ function addRun(program: Command, streams: CliStreams): void {
           inputs: string;
           out: string;
           backend: CliBackendName;
+          threads?: number;
           strict?: boolean;
           hiddenStates?: boolean;
         },
@@ -93,6 +98,7 @@ function addDemo(program: Command, streams: CliStreams): void {
     )
     .option('-o, --out <dir>', 'output directory', 'qf-demo-out')
     .addOption(backendOption())
+    .addOption(threadsOption(intOption(1, 1024)))
     .option('--seed <n>', 'seed of the parameters and the synthetic data', intOption(0, 2 ** 32 - 1), 0)
     .option('--batch <n>', 'pairs per batch', intOption(1, 1024), 8)
     .option('--batches <n>', 'number of batches', intOption(1, 1000), 4)
@@ -103,12 +109,17 @@ function addDemo(program: Command, streams: CliStreams): void {
     )
     .addHelpText(
       'after',
-      examples('qf demo', 'qf demo --out /tmp/qf-demo --backend tfjs-wasm --seed 7 --batch 16'),
+      examples(
+        'qf demo',
+        'qf demo --out /tmp/qf-demo --backend tfjs-wasm --seed 7 --batch 16',
+        'qf demo --backend onnx --threads 2',
+      ),
     )
     .action(
       async (opts: {
         out: string;
         backend: CliBackendName;
+        threads?: number;
         seed: number;
         batch: number;
         batches: number;
@@ -119,13 +130,84 @@ function addDemo(program: Command, streams: CliStreams): void {
     );
 }
 
+/** `--part query text`, `--part query,text` and `--part query --part text` all collect. */
+function collectParts(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').filter((v) => v.trim() !== '')];
+}
+
+function addExportOnnx(program: Command, streams: CliStreams): void {
+  program
+    .command('export-onnx')
+    .summary('export the Q-Former as ONNX files (query, text, multimodal, full parts)')
+    .description(
+      [
+        'Export the Q-Former of an HF model directory (HF BLIP-2, InstructBLIP or LAVIS names) as ONNX files (opset 17, dynamic axes batch, num_image_tokens, text_length) that any ONNX Runtime can load, plus a manifest (qformer_onnx.json) listing every input and output with its dtype and dims.',
+        [
+          'Parts (default: every part the checkpoint supports):',
+          '  query       image_embeds [batch, num_image_tokens, E]',
+          '              (+ image_attention_mask [batch, num_image_tokens], --image-mask)',
+          '              -> query_output, image_feats, language_projection',
+          '  text        input_ids, attention_mask [batch, text_length]',
+          '              -> text_output, text_feat',
+          '  multimodal  all inputs -> multimodal_output, itm_logits, itc_logits',
+          '  full        all inputs -> every output above',
+          'Heads (image_feats, text_feat, itm/itc logits, language_projection) appear',
+          'where the checkpoint has them; text parts need the Q-Former text path.',
+        ].join('\n'),
+        'Files are staged in a temporary directory next to --out and renamed into place, so a failed export leaves nothing behind. Needs no ONNX Runtime.',
+      ].join('\n\n'),
+    )
+    .argument('<model-dir>', 'HF model directory (config.json + model.safetensors or a sharded index)')
+    .requiredOption('-o, --out <dir>', 'directory to write qformer_<part>.onnx and qformer_onnx.json to')
+    .option(
+      '-p, --part <name...>',
+      'part(s) to export: query, text, multimodal, full (repeat or comma-separate)',
+      collectParts,
+    )
+    .option(
+      '--fp16',
+      'store weights as float16 (half the size; Cast to float32 at load, compute stays float32)',
+    )
+    .option(
+      '--int8',
+      'quantize MatMul weights to int8 (com.microsoft.DynamicQuantizeMatMul: ONNX Runtime only)',
+    )
+    .option('--external-data', "put each part's weights in <file>.onnx.data (default: only past 2 GB)")
+    .option('--image-mask', 'add an image_attention_mask input to the parts that read the image')
+    .option('--strict', 'fail when the checkpoint holds tensors the Q-Former does not use')
+    .addHelpText(
+      'after',
+      examples(
+        'qf export-onnx ./blip2-model --out ./onnx',
+        'qf export-onnx ./blip2-model --out ./onnx --part query text --fp16',
+        'qf export-onnx ./blip2-model --out ./onnx-int8 --part query --int8 --external-data',
+      ),
+    )
+    .action(
+      async (
+        modelDir: string,
+        opts: {
+          out: string;
+          part?: string[];
+          fp16?: boolean;
+          int8?: boolean;
+          externalData?: boolean;
+          imageMask?: boolean;
+          strict?: boolean;
+        },
+      ) => {
+        await exportOnnxCommand(modelDir, { ...opts, parts: opts.part }, streams);
+      },
+    );
+}
+
 /**
  * The `qf` command tree. Output goes to `streams`; commander never exits the process (errors,
  * `--help` and `--version` surface as a CommanderError that {@link main} turns into an exit code).
  */
 export function buildProgram(streams: CliStreams = processStreams()): Command {
   const program = new Command('qf')
-    .description('Run, inspect and demo BLIP-2 Q-Formers (qformer-ts).')
+    .description('Run, inspect, demo and export (ONNX) BLIP-2 Q-Formers (qformer-ts).')
     .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => streams.out(s), writeErr: (s) => streams.err(s) })
@@ -136,11 +218,13 @@ export function buildProgram(streams: CliStreams = processStreams()): Command {
         'qf demo',
         'qf inspect ./qf-demo-out/model',
         'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o out.safetensors',
+        'qf export-onnx ./qf-demo-out/model --out ./qf-demo-out/onnx',
       ),
     );
   addRun(program, streams);
   addInspect(program, streams);
   addDemo(program, streams);
+  addExportOnnx(program, streams);
   return program;
 }
 

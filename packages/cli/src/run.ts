@@ -1,9 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import type { Backend } from '@qf/core';
 import { loadQFormerFromDir } from '@qf/core/node';
 import type { HostTensor } from '@qf/io';
 import { writeSafetensorsFile } from '@qf/io/node';
-import { type CliBackendName, openBackend } from './backend.js';
+import {
+  type CliBackendName,
+  DEFAULT_ONNX_THREADS,
+  checkThreads,
+  closeBackend,
+  openBackend,
+} from './backend.js';
 import { fmtMs, fmtShape, table } from './format.js';
 import { requireDirectory, requireFile } from './paths.js';
 import type { CliStreams } from './streams.js';
@@ -17,6 +24,8 @@ export interface RunCommandOptions {
   /** Safetensors file to write every output to (F32). */
   readonly out: string;
   readonly backend?: CliBackendName;
+  /** `onnx` only: ONNX Runtime threads per operator (default 2). */
+  readonly threads?: number | undefined;
   /** Fail when the checkpoint holds tensors the Q-Former does not use. */
   readonly strict?: boolean;
   /** Also write every layer's hidden states. */
@@ -33,6 +42,23 @@ export interface RunResult {
   readonly runMs: number;
 }
 
+async function loadAndRun<T>(
+  backend: Backend<T>,
+  dir: string,
+  inputs: Record<string, HostTensor>,
+  options: RunCommandOptions,
+) {
+  const t0 = performance.now();
+  const model = await loadQFormerFromDir(backend, dir, { strict: options.strict ?? false });
+  const t1 = performance.now();
+  try {
+    const raw = await model.run(inputs, { hiddenStates: options.hiddenStates ?? false });
+    return { raw, ignored: model.ignored, loadMs: t1 - t0, runMs: performance.now() - t1 };
+  } finally {
+    model.dispose();
+  }
+}
+
 /**
  * `qf run`: loads the Q-Former of an HF model directory, runs it on the named inputs of a safetensors
  * file and writes every output (F32) to `out` atomically. Nothing is written when anything fails.
@@ -41,19 +67,17 @@ export async function runModel(modelDir: string, options: RunCommandOptions): Pr
   const dir = await requireDirectory(modelDir, 'model directory');
   const inputsPath = await requireFile(options.inputs, 'inputs file');
   const outPath = resolve(options.out);
-  const { tensors: inputs } = await readSafetensorsFile(inputsPath);
   const backendName = options.backend ?? 'tfjs-cpu';
-  const backend = await openBackend(backendName);
-  const t0 = performance.now();
-  const model = await loadQFormerFromDir(backend, dir, { strict: options.strict ?? false });
-  const t1 = performance.now();
-  let raw: Record<string, HostTensor>;
+  checkThreads(backendName, options.threads);
+  const { tensors: inputs } = await readSafetensorsFile(inputsPath);
+  const backend = await openBackend(backendName, { threads: options.threads });
+  let ran: Awaited<ReturnType<typeof loadAndRun>>;
   try {
-    raw = await model.run(inputs, { hiddenStates: options.hiddenStates ?? false });
+    ran = await loadAndRun<unknown>(backend, dir, inputs, options);
   } finally {
-    model.dispose();
+    await closeBackend(backend);
   }
-  const t2 = performance.now();
+  const { raw, ignored, loadMs, runMs } = ran;
   const outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, asF32(v)]));
   await mkdir(dirname(outPath), { recursive: true });
   await writeSafetensorsFile(outPath, outputs, {
@@ -61,7 +85,14 @@ export async function runModel(modelDir: string, options: RunCommandOptions): Pr
     producer: `@qf/cli ${VERSION} qf run`,
     backend: backendName,
   });
-  return { outPath, outputs, ignored: model.ignored, loadMs: t1 - t0, runMs: t2 - t1 };
+  return { outPath, outputs, ignored, loadMs, runMs };
+}
+
+function backendLabel(options: RunCommandOptions): string {
+  const name = options.backend ?? 'tfjs-cpu';
+  if (name !== 'onnx') return name;
+  const threads = options.threads ?? DEFAULT_ONNX_THREADS;
+  return `onnx, ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
 /** The `qf run` command: {@link runModel} plus a short report. */
@@ -79,6 +110,6 @@ export async function runCommand(
   const rows = Object.entries(result.outputs).map(([name, t]) => [name, t.dtype, fmtShape(t.shape)]);
   streams.out(table(['output', 'dtype', 'shape'], rows));
   streams.out(
-    `wrote ${rows.length} outputs to ${result.outPath} (${options.backend ?? 'tfjs-cpu'}: load ${fmtMs(result.loadMs)}, run ${fmtMs(result.runMs)})\n`,
+    `wrote ${rows.length} outputs to ${result.outPath} (${backendLabel(options)}: load ${fmtMs(result.loadMs)}, run ${fmtMs(result.runMs)})\n`,
   );
 }

@@ -69,6 +69,40 @@ describe('the built qf binary', () => {
     );
   });
 
+  it('qf run --backend onnx loads onnxruntime-node from the build and matches the golden outputs', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'out.safetensors');
+    const r = node(
+      'run',
+      join(publicSmall, 'hf'),
+      '-i',
+      join(publicSmall, 'inputs.safetensors'),
+      '-o',
+      out,
+      '-b',
+      'onnx',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('(onnx, 2 threads: load');
+    const expected = await readAll(join(publicSmall, 'outputs.safetensors'));
+    const got = await readAll(out);
+    expectClose('query_output', got['query_output'], expected['query_only_masked_image.last_hidden_state']);
+    expectClose('text_feat', got['text_feat'], expected['itc.text_embeds']);
+  });
+
+  it('qf export-onnx from the build writes the parts and the manifest', async () => {
+    const out = join(await tempDir(), 'onnx');
+    const r = node('export-onnx', join(publicSmall, 'hf'), '--out', out, '--part', 'query', '--fp16');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`manifest: ${join(out, 'qformer_onnx.json')}`);
+    expect(existsSync(join(out, 'qformer_query.onnx'))).toBe(true);
+    const bad = node('export-onnx', join(publicSmall, 'hf'), '--out', out, '--part', 'vision');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('error [CLI_BAD_OPTION]: --part: unknown part "vision"');
+  });
+
   it('qf run with a bad input: exit 1, typed message, no output file', async () => {
     const dir = await tempDir();
     const path = await writeInputs(dir, 'bad.safetensors', {

@@ -149,3 +149,34 @@ describe('qf demo', () => {
     );
   });
 });
+
+describe('qf demo --backend onnx', () => {
+  it('runs on ONNX Runtime and matches the tfjs-cpu features of the same seed', async () => {
+    const onnxOut = join(await tempDir(), 'demo-onnx');
+    const r = await qf(
+      'demo',
+      '--out',
+      onnxOut,
+      '--batch',
+      String(BATCH),
+      '--batches',
+      String(BATCHES),
+      '--seed',
+      '5',
+      '--backend',
+      'onnx',
+      '--threads',
+      '1',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/backend\s+onnx \(ONNX Runtime, 1 thread per operator\)/);
+    const tfjs = await readAll(join(out, 'features.safetensors'));
+    const onnx = await readAll(join(onnxOut, 'features.safetensors'));
+    expect(Object.keys(onnx).sort()).toEqual(Object.keys(tfjs).sort());
+    for (const k of Object.keys(tfjs)) expectClose(k, onnx[k], tfjs[k], 1e-4);
+    const file = await openSafetensors(join(onnxOut, 'features.safetensors'));
+    expect(file.metadata['backend']).toBe('onnx');
+    await file.close();
+  });
+});

@@ -16,17 +16,48 @@ describe('qf --help and --version', () => {
   it('qf --help lists every command with examples', async () => {
     const r = await qf('--help');
     expect(r.code).toBe(0);
-    for (const cmd of ['run', 'inspect', 'demo']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
+    for (const cmd of ['run', 'inspect', 'demo', 'export-onnx'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
     expect(r.stdout).toContain('Examples:');
   });
 
   for (const [cmd, words] of [
     [
       'run',
-      ['--inputs', '--out', '--backend', '--strict', '--hidden-states', 'image_embeds [B,N,E]', 'itc_logits'],
+      [
+        '--inputs',
+        '--out',
+        '--backend',
+        'onnx',
+        '--threads',
+        'onnxruntime-node',
+        '--strict',
+        '--hidden-states',
+        'image_embeds [B,N,E]',
+        'itc_logits',
+      ],
     ],
     ['inspect', ['--json', 'layout', 'model directory']],
-    ['demo', ['--out', '--backend', '--seed', '--batch', 'untrained', 'qf-demo-out']],
+    ['demo', ['--out', '--backend', '--threads', '--seed', '--batch', 'untrained', 'qf-demo-out']],
+    [
+      'export-onnx',
+      [
+        '<model-dir>',
+        '--out <dir>',
+        '--part <name...>',
+        'query, text, multimodal, full',
+        '--fp16',
+        '--int8',
+        '--external-data',
+        '--image-mask',
+        '--strict',
+        'qformer_onnx.json',
+        'image_embeds [batch, num_image_tokens, E]',
+        'multimodal_output, itm_logits, itc_logits',
+        'opset 17',
+        'leaves nothing behind',
+      ],
+    ],
   ] as const) {
     it(`qf ${cmd} --help has a description, its options and an example`, async () => {
       const r = await qf(cmd, '--help');

@@ -20,6 +20,30 @@ export const publicSmall = join(goldenDir, 'public_small');
 /** HF-generated random cases shipped in the repo. */
 export const hfRandomDir = join(repoRoot, 'fixtures/hf-random');
 
+/**
+ * `qf run` output name -> name in a golden `outputs.safetensors` (the runs without an image mask;
+ * `query_only_masked_image.last_hidden_state` is the masked query pass).
+ */
+export const GOLDEN_NAMES: Readonly<Record<string, string>> = {
+  query_output: 'query_only.last_hidden_state',
+  text_output: 'text_only.last_hidden_state',
+  multimodal_output: 'multimodal.last_hidden_state',
+  itm_logits: 'itm.logits_per_image',
+  itc_logits: 'itc.logits_per_image',
+  image_feats: 'itc.image_embeds',
+  text_feat: 'itc.text_embeds',
+  language_projection: 'language_projection.output',
+};
+
+/** The inputs of a golden case without `image_attention_mask` (the mask applies to one golden pass only). */
+export function unmasked(inputs: Record<string, HostTensor>): Record<string, HostTensor | undefined> {
+  return {
+    image_embeds: inputs['image_embeds'],
+    input_ids: inputs['input_ids'],
+    attention_mask: inputs['attention_mask'],
+  };
+}
+
 export function requireDir(dir: string): string {
   if (!existsSync(dir)) throw new Error(`test data not found: ${dir}`);
   return dir;

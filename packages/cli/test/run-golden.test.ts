@@ -4,19 +4,17 @@ import type { HostTensor } from '@qf/io';
 import { openSafetensors } from '@qf/io/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, publicSmall, qf, readAll, requireDir, tempDir, writeInputs } from './helpers.js';
-
-/** `qf run` output name -> golden `outputs.safetensors` name (all-ones image mask, i.e. none given). */
-const GOLDEN_NAMES: Record<string, string> = {
-  query_output: 'query_only.last_hidden_state',
-  text_output: 'text_only.last_hidden_state',
-  multimodal_output: 'multimodal.last_hidden_state',
-  itm_logits: 'itm.logits_per_image',
-  itc_logits: 'itc.logits_per_image',
-  image_feats: 'itc.image_embeds',
-  text_feat: 'itc.text_embeds',
-  language_projection: 'language_projection.output',
-};
+import {
+  GOLDEN_NAMES,
+  expectClose,
+  publicSmall,
+  qf,
+  readAll,
+  requireDir,
+  tempDir,
+  unmasked,
+  writeInputs,
+} from './helpers.js';
 
 const caseDir = requireDir(publicSmall);
 const modelDir = join(caseDir, 'hf');
@@ -31,21 +29,18 @@ beforeAll(async () => {
   expected = await readAll(join(caseDir, 'outputs.safetensors'));
   dir = await tempDir();
   // The golden image mask applies only to `query_only_masked_image`; the other outputs were computed without one.
-  unmaskedInputs = await writeInputs(dir, 'unmasked.safetensors', {
-    image_embeds: inputs['image_embeds'],
-    input_ids: inputs['input_ids'],
-    attention_mask: inputs['attention_mask'],
-  });
+  unmaskedInputs = await writeInputs(dir, 'unmasked.safetensors', unmasked(inputs));
 });
 
-for (const backend of ['tfjs-cpu', 'tfjs-wasm'] as const) {
+for (const backend of ['tfjs-cpu', 'tfjs-wasm', 'onnx'] as const) {
   describe(`qf run on golden public_small (${backend})`, () => {
     it('writes every output and matches HF transformers (no image mask)', async () => {
       const out = join(dir, `${backend}-unmasked.safetensors`);
       const r = await qf('run', modelDir, '--inputs', unmaskedInputs, '--out', out, '--backend', backend);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(tf.getBackend()).toBe(backend.slice('tfjs-'.length));
+      if (backend === 'onnx') expect(r.stdout).toContain('(onnx, 2 threads: load');
+      else expect(tf.getBackend()).toBe(backend.slice('tfjs-'.length));
       const got = await readAll(out);
       expect(Object.keys(got).sort()).toEqual(Object.keys(GOLDEN_NAMES).sort());
       for (const [name, golden] of Object.entries(GOLDEN_NAMES)) {
