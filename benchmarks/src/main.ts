@@ -1,0 +1,47 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { USAGE, parseOptions } from './options.js';
+import { createProgress } from './progress.js';
+import { renderMarkdown, writeReport } from './report.js';
+import { runBenchmarks } from './run.js';
+
+/** benchmarks/results, whatever the working directory. */
+const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(args);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const report = await runBenchmarks(options, createProgress(), args);
+  // pnpm runs the script in benchmarks/; INIT_CWD is where pnpm was invoked.
+  const outDir = options.outDir
+    ? resolve(process.env['INIT_CWD'] ?? process.cwd(), options.outDir)
+    : DEFAULT_OUT;
+  const files = await writeReport(report, outDir);
+  process.stdout.write(`\n${renderMarkdown(report)}\n`);
+  process.stderr.write(`wrote ${files.join(', ')}\n`);
+  if (report.leaked) {
+    process.stderr.write('error: tfjs tensors leaked (numTensors after != before); see the table\n');
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
