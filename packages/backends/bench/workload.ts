@@ -49,6 +49,53 @@ export function gflopPerImage(w: BenchWorkload): number {
   return f / 1e9;
 }
 
+/** The workload with the Q-Former text path and retrieval heads (ITM re-ranking). */
+export function withTextPath(w: BenchWorkload): BenchWorkload {
+  return { ...w, spec: { ...w.spec, textPath: true, retrievalHeads: { imageTextHiddenSize: 256 } } };
+}
+
+/**
+ * FLOPs (matmuls only) of the ITM pass for `texts` texts of length `l` against one image: with the
+ * image shared, cross-attention K/V are projected once; repeated, once per text.
+ */
+export function itmGflop(w: BenchWorkload, texts: number, l: number, shared: boolean): number {
+  const c = w.spec.qformer;
+  const q = w.spec.numQueryTokens;
+  const h = c.hiddenSize;
+  const n = w.numImageTokens;
+  const rows = q + l;
+  let perText = 0;
+  let kv = 0;
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    perText += 4 * mm(rows, h, h) + 2 * mm(rows, h, rows);
+    if (i % c.crossAttentionFrequency === 0) {
+      perText += 2 * mm(q, h, h) + 2 * mm(q, h, n);
+      kv += 2 * mm(n, c.encoderHiddenSize, h);
+    }
+    perText += 2 * mm(rows, h, c.intermediateSize);
+  }
+  return (texts * perText + (shared ? 1 : texts) * kv) / 1e9;
+}
+
+/** Random token ids [t, l] (id 101 first, as BERT's [CLS]) and a mask with lengths from l/2 to l. */
+export function texts(w: BenchWorkload, t: number, l: number) {
+  const ids = new BigInt64Array(t * l);
+  const mask = new BigInt64Array(t * l);
+  let s = 777;
+  for (let i = 0; i < t; i++) {
+    const len = Math.ceil(l / 2) + (i % (Math.floor(l / 2) + 1));
+    for (let j = 0; j < l; j++) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      ids[i * l + j] = j === 0 ? 101n : BigInt(1000 + (s % (w.spec.qformer.vocabSize - 1000)));
+      mask[i * l + j] = j < len ? 1n : 0n;
+    }
+  }
+  return {
+    input_ids: { dtype: 'I64' as const, shape: [t, l], data: ids },
+    attention_mask: { dtype: 'I64' as const, shape: [t, l], data: mask },
+  };
+}
+
 /** Random (HF-init) float32 weights of the workload and their byte size. */
 export function weights(w: BenchWorkload) {
   const tensors = initParams(qformerParamSpecs(w.spec), { seed: 0 });

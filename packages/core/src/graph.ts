@@ -30,11 +30,17 @@ export interface QFormerGraphOptions {
   readonly textMask: boolean;
   /** Also output every layer's hidden states as `{query,text,multimodal}_hidden_states.{i}`. */
   readonly hiddenStates?: boolean;
+  /**
+   * Run only the image-text (ITM) pass: `multimodal_output` and `itm_logits`, no query-only or
+   * text-only pass. Queries are expanded to the text batch, so an `image_embeds` batch of 1 is paired
+   * with every text (see {@link qformerGraph}).
+   */
+  readonly itmOnly?: boolean;
 }
 
 /** A stable key for caching traced graphs. */
 export function graphKey(o: QFormerGraphOptions): string {
-  return `qformer:${+o.image}${+o.imageMask}${+o.text}${+o.textMask}${+(o.hiddenStates ?? false)}`;
+  return `qformer:${+o.image}${+o.imageMask}${+o.text}${+o.textMask}${+(o.hiddenStates ?? false)}${o.itmOnly ? ':itm' : ''}`;
 }
 
 /**
@@ -42,7 +48,12 @@ export function graphKey(o: QFormerGraphOptions): string {
  * - image only: `query_output` (+ `image_feats`, `language_projection` where the model has them);
  * - text only: `text_output` (+ `text_feat`);
  * - both: all of the above plus `multimodal_output`, `itm_logits` (image b with text b) and
- *   `itc_logits` [B_image, B_text].
+ *   `itc_logits` [B_image, B_text];
+ * - `itmOnly`: just `multimodal_output` and `itm_logits`.
+ *
+ * The ITM pass expands the query tokens to the text batch. An image batch of 1 is therefore paired
+ * with every text: cross-attention computes that image's keys/values once ([1, N, H]) and the
+ * attention matmuls broadcast them over the texts, instead of repeating the image T times.
  */
 export function qformerGraph<T>(
   spec: QFormerModelSpec,
@@ -59,6 +70,7 @@ export function qformerGraph<T>(
     };
     const imageEmbeds = inputs['image_embeds'];
     const ids = inputs['input_ids'];
+    const itmOnly = o.itmOnly ?? false;
     let image: ImageContext<T> | undefined;
     if (o.image && imageEmbeds) {
       const keepImage = inputs['image_attention_mask'];
@@ -66,6 +78,8 @@ export function qformerGraph<T>(
         embeds: imageEmbeds,
         mask: o.imageMask && keepImage ? paddingMask(ops, keepImage, CROSS_ATTENTION_FILL) : undefined,
       };
+    }
+    if (image && imageEmbeds && !itmOnly) {
       const pass = qformerEncoder(ops, cfg, params, {
         queries: queryTokens(ops, params, imageEmbeds),
         queryLength: q,
@@ -80,17 +94,20 @@ export function qformerGraph<T>(
     if (o.text && ids) {
       const textKeep = o.textMask ? inputs['attention_mask'] : undefined;
       const text = textEmbeddings(ops, params, ids);
-      const selfMask = textKeep ? paddingMask(ops, textKeep, SELF_ATTENTION_FILL) : undefined;
-      const pass = qformerEncoder(ops, cfg, params, { text, selfMask });
-      keep('text', pass);
-      out['text_output'] = pass.lastHiddenState;
-      if (spec.retrievalHeads) out['text_feat'] = textFeature(ops, params, pass.lastHiddenState);
+      if (!itmOnly) {
+        const selfMask = textKeep ? paddingMask(ops, textKeep, SELF_ATTENTION_FILL) : undefined;
+        const pass = qformerEncoder(ops, cfg, params, { text, selfMask });
+        keep('text', pass);
+        out['text_output'] = pass.lastHiddenState;
+        if (spec.retrievalHeads) out['text_feat'] = textFeature(ops, params, pass.lastHiddenState);
+      }
 
-      if (image && imageEmbeds) {
+      if (image) {
         // ITM pass: queries and text see each other (bidirectional), text padding masked out.
+        // One set of queries per text, so a single image (batch 1) is shared by every text.
         const mmMask = textKeep ? bidirectionalMask(ops, q, textKeep) : undefined;
         const mm = qformerEncoder(ops, cfg, params, {
-          queries: queryTokens(ops, params, imageEmbeds),
+          queries: queryTokens(ops, params, ids),
           queryLength: q,
           text,
           selfMask: mmMask,

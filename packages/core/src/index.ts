@@ -37,7 +37,7 @@ export {
   graphKey,
   qformerGraph,
 } from './graph.js';
-export { validateQFormerInputs } from './inputs.js';
+export { type ValidateOptions, validateQFormerInputs } from './inputs.js';
 export { type QFormerModelConfig, type LoadOptions, type LoadedQFormer, loadQFormerTensors } from './load.js';
 export { type RunOptions, QFormerModel } from './model.js';
 export { qformerModelConfig, qformerModelConfigFromJson } from './config.js';

@@ -35,6 +35,15 @@ function checkBinary(name: string, t: HostTensor): void {
   }
 }
 
+/** Options of {@link validateQFormerInputs}. */
+export interface ValidateOptions {
+  /**
+   * The inputs are for the ITM pass only: both `image_embeds` and `input_ids` are required, and an
+   * image batch of 1 may be paired with any text batch.
+   */
+  readonly itmOnly?: boolean;
+}
+
 /**
  * Checks named Q-Former inputs against the model (names, dtypes, shapes, id ranges, mask values) and
  * works out which graph they call for. Errors name the tensor with expected vs actual.
@@ -42,6 +51,7 @@ function checkBinary(name: string, t: HostTensor): void {
 export function validateQFormerInputs(
   spec: QFormerModelSpec,
   inputs: Record<string, HostTensor>,
+  options: ValidateOptions = {},
 ): QFormerGraphOptions {
   for (const name of Object.keys(inputs)) {
     if (!(KNOWN as readonly string[]).includes(name)) {
@@ -55,6 +65,10 @@ export function validateQFormerInputs(
   const textMask = inputs['attention_mask'];
   if (!image && !ids)
     throw new TensorError('TENSOR_MISSING', 'image_embeds', 'give image_embeds, input_ids, or both');
+  if (options.itmOnly && !image)
+    throw new TensorError('TENSOR_MISSING', 'image_embeds', 'the ITM pass needs image_embeds');
+  if (options.itmOnly && !ids)
+    throw new TensorError('TENSOR_MISSING', 'input_ids', 'the ITM pass needs input_ids');
 
   let batch: number | undefined;
   if (image) {
@@ -78,7 +92,9 @@ export function validateQFormerInputs(
       );
     }
     checkDType('input_ids', ids, INT);
-    checkShape('input_ids', ids, [batch ?? 'B', 'T']);
+    // In the ITM pass one image (batch 1) is paired with every text.
+    const sharedImage = options.itmOnly && batch === 1;
+    checkShape('input_ids', ids, [sharedImage ? 'B' : (batch ?? 'B'), 'T']);
     const t = ids.shape[1] ?? 0;
     if (t < 1 || t > cfg.maxPositionEmbeddings) {
       throw new TensorError(

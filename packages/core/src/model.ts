@@ -10,6 +10,13 @@ import type { QFormerModelSpec } from './spec.js';
 export interface RunOptions {
   /** Also return every layer's hidden states as `{query,text,multimodal}_hidden_states.{i}`. */
   readonly hiddenStates?: boolean;
+  /**
+   * Run only the image-text (ITM) pass: outputs `multimodal_output` and, with the retrieval heads,
+   * `itm_logits`; needs `image_embeds` and `input_ids`. `image_embeds` (and `image_attention_mask`)
+   * may then have batch 1 against a text batch of T: that image is paired with every text and its
+   * cross-attention keys/values are computed once (see {@link QFormerModel.rerank}).
+   */
+  readonly itmOnly?: boolean;
 }
 
 /**
@@ -66,9 +73,11 @@ export class QFormerModel<T> {
     inputs: Record<string, HostTensor>,
     options: RunOptions = {},
   ): Promise<Record<string, HostTensor>> {
+    const itmOnly = options.itmOnly ?? false;
     const graph: QFormerGraphOptions = {
-      ...validateQFormerInputs(this.spec, inputs),
+      ...validateQFormerInputs(this.spec, inputs, { itmOnly }),
       hiddenStates: options.hiddenStates ?? false,
+      ...(itmOnly ? { itmOnly } : {}),
     };
     return this.backend.run(graphKey(graph), qformerGraph(this.spec, this.params, graph), inputs);
   }
@@ -118,6 +127,35 @@ export class QFormerModel<T> {
     );
     const out = await this.run(inputs);
     return { itm: required(out, 'itm_logits'), itc: required(out, 'itc_logits') };
+  }
+
+  /**
+   * ITM re-ranking: scores one image against T texts with the image-text pass only (no ITC, no
+   * query-only or text-only pass). The image's cross-attention keys/values are computed once and
+   * shared by every text, instead of once per text as when the image is repeated T times. An image
+   * batch of T pairs image t with text t (the same pass, nothing shared).
+   * @param imageEmbeds [1, N, E] (or [T, N, E])
+   * @param inputIds [T, L]
+   * @param attentionMask [T, L]
+   * @param imageAttentionMask [1, N] (or [T, N])
+   * @returns `itm` [T, 2] logits (index 1 = match) and `multimodalOutput` [T, Q + L, H]
+   * @throws TensorError naming the input when a name, dtype, shape or value is wrong.
+   */
+  async rerank(
+    imageEmbeds: HostTensor,
+    inputIds: HostTensor,
+    attentionMask?: HostTensor,
+    imageAttentionMask?: HostTensor,
+  ): Promise<{ itm: HostTensor; multimodalOutput: HostTensor }> {
+    if (!this.spec.retrievalHeads)
+      throw new Error('this checkpoint has no retrieval heads (itm_head, vision/text projections)');
+    const inputs = withOptional(
+      withOptional({ image_embeds: imageEmbeds, input_ids: inputIds }, 'attention_mask', attentionMask),
+      'image_attention_mask',
+      imageAttentionMask,
+    );
+    const out = await this.run(inputs, { itmOnly: true });
+    return { itm: required(out, 'itm_logits'), multimodalOutput: required(out, 'multimodal_output') };
   }
 
   /** Frees the parameters held by the backend. */

@@ -33,4 +33,5 @@ export {
   supportedParts,
 } from './export.js';
 export type { WeightFormat } from './weights.js';
+export type { OnnxStorage } from './storage.js';
 export { onnxOps } from './ops.js';

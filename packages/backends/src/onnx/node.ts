@@ -2,7 +2,9 @@
  * @qf/backends/onnx/node — write exported Q-Former graphs to disk (Node only).
  * @packageDocumentation
  */
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { QFormerModel } from '@qf/core';
 import { loadQFormerFromDir } from '@qf/core/node';
@@ -10,6 +12,7 @@ import { createOnnxBackend } from './backend.js';
 import { type BuiltGraph, PROTOBUF_LIMIT, encodeExternal, encodeModelPartsInline } from './build.js';
 import { type ExportOptions, type ExportedPart, type QFormerPart, exportQFormerGraphs } from './export.js';
 import type { Part } from './proto.js';
+import type { OnnxStorage } from './storage.js';
 import type { Sym } from './trace.js';
 
 export * from './index.js';
@@ -127,4 +130,73 @@ export async function exportQFormerOnnxFromDir(
     model.dispose();
     await backend.dispose();
   }
+}
+
+/** Options of {@link tempFileStorage}. */
+export interface TempFileStorageOptions {
+  /** Parent directory of the storage's own temporary directory (default: `os.tmpdir()`). */
+  readonly dir?: string;
+}
+
+/**
+ * An {@link OnnxStorage} in a fresh temporary directory: parameters go to one append-only file
+ * (read back one tensor at a time while a graph is encoded) and each graph is written as a `.onnx`
+ * file with 64 KiB-aligned external data, opened by path and deleted once its session exists. The
+ * directory is removed by `backend.dispose()` (or at process exit). Disk use: the weights once, plus
+ * one graph's weights while its session is created.
+ * @example
+ * ```ts
+ * import { createOnnxBackend, tempFileStorage } from '@qf/backends/onnx/node';
+ * const backend = createOnnxBackend({ ort, storage: tempFileStorage() });
+ * ```
+ */
+export function tempFileStorage(options: TempFileStorageOptions = {}): OnnxStorage {
+  const root = mkdtempSync(join(options.dir ?? tmpdir(), 'qf-onnx-'));
+  const cleanup = () => rmSync(root, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  let fd: number | undefined;
+  let size = 0;
+  let graphs = 0;
+  const params = (): number => {
+    fd ??= openSync(join(root, 'params.f32'), 'w+');
+    return fd;
+  };
+  return {
+    putParam(data) {
+      const f = params();
+      const offset = size;
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      for (let done = 0; done < bytes.length; )
+        done += writeSync(f, bytes, done, bytes.length - done, offset + done);
+      size += bytes.length;
+      const count = data.length;
+      return () => {
+        if (fd === undefined) throw new Error('the onnx weight storage was disposed');
+        const out = new Float32Array(count);
+        const dst = new Uint8Array(out.buffer);
+        for (let done = 0; done < dst.length; ) {
+          const n = readSync(fd, dst, done, dst.length - done, offset + done);
+          if (n === 0) throw new Error('onnx weight storage: file truncated');
+          done += n;
+        }
+        return out;
+      };
+    },
+    async writeModel(graph) {
+      const name = `graph${graphs++}.onnx`;
+      await writeOnnxGraph(graph, root, name, 'always');
+      return join(root, name);
+    },
+    async removeModel(path) {
+      // Best effort: where the platform cannot delete a mapped file, dispose() removes it later.
+      await rm(path, { force: true }).catch(() => undefined);
+      await rm(`${path}.data`, { force: true }).catch(() => undefined);
+    },
+    async dispose() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      process.removeListener('exit', cleanup);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
 }

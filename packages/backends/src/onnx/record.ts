@@ -68,3 +68,21 @@ export function inputDims(name: string, rank: number, lastDim?: number): Dim[] {
     return known.map((d, i) => (d === null && i === rank - 1 ? (lastDim ?? null) : d));
   return Array.from({ length: rank }, (_, i) => `${name}_dim${i}`);
 }
+
+/**
+ * Dims to trace a set of host inputs with (see {@link inputDims}). An input whose leading dim is 1
+ * while another input's is larger is a broadcast operand (e.g. one image shared by T texts in the ITM
+ * pass): it is traced with a static 1 there, so the graph's signature says so and gets its own session.
+ */
+export function traceDims(
+  inputs: Readonly<Record<string, { readonly shape: readonly number[] }>>,
+): Record<string, Dim[]> {
+  const lead = Math.max(0, ...Object.values(inputs).map((t) => t.shape[0] ?? 0));
+  const out: Record<string, Dim[]> = {};
+  for (const [name, t] of Object.entries(inputs)) {
+    const dims = inputDims(name, t.shape.length, t.shape[t.shape.length - 1]);
+    if (t.shape[0] === 1 && lead > 1) dims[0] = 1;
+    out[name] = dims;
+  }
+  return out;
+}

@@ -16,11 +16,21 @@ export type ElemType = 'float32' | 'int64';
 /** ONNX data type of an element type. */
 export const dataTypeOf = (t: ElemType): DataTypeCode => (t === 'float32' ? DataType.FLOAT : DataType.INT64);
 
-/** Host data behind a parameter; `data` is dropped when its store is disposed. */
+/**
+ * Host data behind a parameter: in memory (`data`) or in an {@link OnnxStorage} (`read`). Both are
+ * dropped when its store is disposed.
+ */
 export interface ParamData {
   readonly storeId: number;
   readonly shape: readonly number[];
   data: Float32Array | undefined;
+  /** Reads the values back from storage (a fresh array each call). */
+  read?: (() => Float32Array) | undefined;
+}
+
+/** Whether a parameter still has its values (it was not disposed). */
+export function paramAlive(p: ParamData): boolean {
+  return p.data !== undefined || p.read !== undefined;
 }
 
 /**
@@ -59,8 +69,13 @@ export interface InitSource {
 }
 
 function paramFloats(p: ParamData, name: string): Float32Array {
-  if (!p.data) throw new OnnxBackendError('ONNX_DISPOSED', `parameter "${name}" was disposed`);
-  return p.data;
+  const v = p.data ?? p.read?.();
+  if (!v) throw new OnnxBackendError('ONNX_DISPOSED', `parameter "${name}" was disposed`);
+  return v;
+}
+
+function checkAlive(p: ParamData, name: string): void {
+  if (!paramAlive(p)) throw new OnnxBackendError('ONNX_DISPOSED', `parameter "${name}" was disposed`);
 }
 
 /** Transposes a row-major [r, c] matrix. */
@@ -101,7 +116,7 @@ export class Trace {
     if (s.param) {
       const p = s.param;
       if (!this.inits.has(s.name)) {
-        paramFloats(p, s.name);
+        checkAlive(p, s.name);
         this.storeIds.add(p.storeId);
         this.inits.set(s.name, {
           name: s.name,
@@ -131,7 +146,7 @@ export class Trace {
       throw new OnnxBackendError('ONNX_TRACE', `useTransposed needs a 2-D parameter, got "${s.name}"`);
     const name = `${s.name}.T`;
     if (!this.inits.has(name)) {
-      paramFloats(p, s.name);
+      checkAlive(p, s.name);
       this.storeIds.add(p.storeId);
       const [r, c] = p.shape as [number, number];
       const floats = () => transpose2d(paramFloats(p, s.name), r, c);

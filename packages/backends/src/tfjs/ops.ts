@@ -17,6 +17,29 @@ function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * True when tfjs's batched-matmul kernels broadcast batch dims `x` to `out` exactly. Every tfjs
+ * kernel (cpu, wasm, webgl, webgpu) flattens the batch dims and indexes the smaller operand by
+ * `flatIndex % size`, which is NumPy broadcasting only when `x` is leading 1s followed by the
+ * output's trailing dims (e.g. [1, heads] against [T, heads], the shared-image cross-attention).
+ */
+function moduloBroadcastExact(x: readonly number[], out: readonly number[]): boolean {
+  const padded = [...Array<number>(out.length - x.length).fill(1), ...x];
+  let k = 0;
+  while (k < padded.length && padded[k] === 1) k++;
+  return padded.every((d, i) => i < k || d === out[i]);
+}
+
+/** `a @ b` (or `a @ b^T`) with NumPy broadcasting of the batch dims on every tfjs backend. */
+function matmul(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
+  const batch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const fit = (x: tf.Tensor) =>
+    moduloBroadcastExact(x.shape.slice(0, -2), batch)
+      ? x
+      : tf.broadcastTo(x, [...batch, ...x.shape.slice(-2)]);
+  return tf.matMul(fit(a), fit(b), false, transposeB);
+}
+
+/**
  * The @qf/core op interface on tfjs. Works on any registered tfjs backend (cpu, wasm, webgl,
  * webgpu, tensorflow); every op is differentiable through tfjs autodiff.
  */
@@ -57,7 +80,7 @@ export function tfjsOps(name: string): Ops<tf.Tensor> {
     mean: (x, axis, keepDims = false) => tf.mean(x, axis, keepDims),
     max: (x, axis, keepDims = false) => tf.max(x, axis, keepDims),
 
-    matmul: (a, b, transposeB = false) => tf.matMul(a, b, false, transposeB),
+    matmul: (a, b, transposeB = false) => matmul(a, b, transposeB),
     linear: (x, weight, bias) => {
       const inF = x.shape[x.rank - 1] as number;
       const outF = weight.shape[0] as number;

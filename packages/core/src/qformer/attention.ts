@@ -17,7 +17,8 @@ function mergeHeads<T>(ops: Ops<T>, x: T, s: LayerShape): T {
  * keys and values from `kv` (`kv === x` for self-attention, image features for cross-attention).
  * `params` is scoped to `...attention.attention.` (or `...crossattention.attention.`).
  * @param x [B, Lq, H]
- * @param kv [B, Lk, H or encoder_hidden_size]
+ * @param kv [B, Lk, H or encoder_hidden_size]; batch 1 is broadcast over the B rows of `x` (K/V are
+ *   then projected once, and `matmul` broadcasts them)
  * @param mask additive mask broadcastable to [B, heads, Lq, Lk], or undefined for none
  * @returns context [B, Lq, H]
  */

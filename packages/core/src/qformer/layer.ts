@@ -6,9 +6,12 @@ import { type LayerShape, hasCrossAttention } from './shape.js';
 
 /** Image features the query rows cross-attend to. */
 export interface ImageContext<T> {
-  /** [B, N, encoder_hidden_size] */
+  /**
+   * [B, N, encoder_hidden_size], or [1, N, encoder_hidden_size] shared by every row of the query
+   * batch (keys/values are then computed once and broadcast by the attention matmuls)
+   */
   readonly embeds: T;
-  /** additive mask broadcastable to [B, 1, 1, N], or undefined when every image token is real */
+  /** additive mask broadcastable to [B, 1, 1, N] (batch 1 when shared), or undefined when every image token is real */
   readonly mask?: T | undefined;
 }
 
