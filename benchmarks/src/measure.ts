@@ -30,7 +30,7 @@ export interface BenchResult {
   readonly peakRssMiB: number;
   /** `process.resourceUsage().maxRSS`: the process's high-water mark so far, MiB. */
   readonly maxRssMiB: number;
-  /** `tf.memory().numTensors` before the first warm-up run and after the last timed run. */
+  /** `tf.memory().numTensors` after the warm-up runs (which may fill backend caches) and after the last timed run. */
   readonly numTensorsBefore: number;
   readonly numTensorsAfter: number;
   /** Why `runs` differs from `requestedRuns`, when it does. */
@@ -128,7 +128,6 @@ export async function measureBatch(
   const { hiddenSize } = w.spec.qformer;
   const q = w.spec.numQueryTokens;
   let peakRss = process.memoryUsage.rss();
-  const numTensorsBefore = tf.memory().numTensors;
 
   let warmupMs = 0;
   for (let i = 1; i <= warmup; i++) {
@@ -138,6 +137,8 @@ export async function measureBatch(
     options.onRun?.({ phase: 'warmup', index: i, total: warmup, ms });
   }
 
+  // After warm-up: the first run may build backend caches (e.g. tfjs's transposed weights).
+  const numTensorsBefore = tf.memory().numTensors;
   let runs = requested;
   let note: string | undefined;
   if (options.budgetMs !== undefined && warmup > 0 && warmupMs * requested > options.budgetMs) {

@@ -4,6 +4,7 @@ import type { HostTensor } from '@qf/io';
 import * as tf from '@tensorflow/tfjs-core';
 import { download, upload } from './convert.js';
 import { tfjsOps } from './ops.js';
+import { TransposedWeights } from './transposed.js';
 
 /**
  * The host side of the tfjs backend: `run` calls the model function eagerly inside `tf.tidy`, so
@@ -12,20 +13,33 @@ import { tfjsOps } from './ops.js';
 export class TfjsBackend implements Backend<tf.Tensor> {
   readonly name: string;
   readonly ops: Ops<tf.Tensor>;
+  private readonly transposed: TransposedWeights;
 
-  constructor(tfjsBackendName: string) {
+  /**
+   * @param transposedWeights keep [in, out] copies of linear weights (faster on wasm, more memory)
+   */
+  constructor(tfjsBackendName: string, transposedWeights = true) {
     this.name = `tfjs-${tfjsBackendName}`;
-    this.ops = tfjsOps(this.name);
+    this.transposed = new TransposedWeights(transposedWeights);
+    this.ops = tfjsOps(this.name, this.transposed);
   }
 
   createParams(tensors: ReadonlyMap<string, HostTensor>): ParamStore<tf.Tensor> {
     const map = new Map<string, tf.Tensor>();
-    for (const [name, t] of tensors) map.set(name, upload(name, t));
+    for (const [name, t] of tensors) {
+      const param = upload(name, t);
+      this.transposed.register(param);
+      map.set(name, param);
+    }
     return paramStore(map);
   }
 
   disposeParams(params: ParamStore<tf.Tensor>): void {
-    for (const name of params.names()) params.get(name).dispose();
+    for (const name of params.names()) {
+      const param = params.get(name);
+      this.transposed.release(param);
+      param.dispose();
+    }
   }
 
   async run<K extends string>(

@@ -1,5 +1,6 @@
 import type { Ops } from '@qf/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { TransposedWeights } from './transposed.js';
 
 /** Resolves ONNX-style reshape targets (`0` = copy input dim) against a concrete input shape. */
 function resolveShape(input: readonly number[], target: readonly number[]): number[] {
@@ -41,9 +42,10 @@ function matmul(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
 
 /**
  * The @qf/core op interface on tfjs. Works on any registered tfjs backend (cpu, wasm, webgl,
- * webgpu, tensorflow); every op is differentiable through tfjs autodiff.
+ * webgpu, tensorflow); every op is differentiable through tfjs autodiff. `transposed` holds the
+ * backend's transposed parameter weights for `linear` (see {@link TransposedWeights}).
  */
-export function tfjsOps(name: string): Ops<tf.Tensor> {
+export function tfjsOps(name: string, transposed = new TransposedWeights(false)): Ops<tf.Tensor> {
   return {
     name,
     constant: (data, shape) =>
@@ -85,7 +87,9 @@ export function tfjsOps(name: string): Ops<tf.Tensor> {
       const inF = x.shape[x.rank - 1] as number;
       const outF = weight.shape[0] as number;
       const lead = x.shape.slice(0, -1);
-      let y = tf.matMul(tf.reshape(x, [-1, inF]), weight, false, true); // [N, out]
+      const x2 = tf.reshape(x, [-1, inF]);
+      const weightT = transposed.get(weight); // [in, out] copy of a parameter, when there is one
+      let y = weightT ? tf.matMul(x2, weightT) : tf.matMul(x2, weight, false, true); // [N, out]
       if (bias) y = tf.add(y, bias);
       return tf.reshape(y, [...lead, outF]);
     },
