@@ -1,29 +1,45 @@
 import { join } from 'node:path';
-import { type ParamStore, type QFormerModel, concatInputs, queryTokens, textEmbeddings } from '@qf/core';
+import {
+  type Backend,
+  type ParamStore,
+  type QFormerModel,
+  concatInputs,
+  queryTokens,
+  textEmbeddings,
+} from '@qf/core';
 import { loadQFormerFromDir } from '@qf/core/node';
-import { type TfjsBackend, createTfjsBackend } from '@qf/backends/tfjs';
 import type { HostTensor } from '@qf/io';
-import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, goldenDir, readAll, requireDir } from './helpers.js';
+import { ALL_SETUPS } from './setups.js';
 
 const caseDir = requireDir(join(goldenDir, 'public_small'));
 
-for (const backendName of ['cpu', 'wasm'] as const) {
-  describe(`public_small golden parity on tfjs-${backendName}`, () => {
-    let backend: TfjsBackend;
-    let model: QFormerModel<tf.Tensor>;
+const transpose2 = (x: HostTensor): HostTensor => {
+  const [r, c] = x.shape as [number, number];
+  const d = x.data as Float32Array;
+  const o = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = d[i * c + j]!;
+  return { dtype: 'F32', shape: [c, r], data: o };
+};
+
+for (const setup of ALL_SETUPS) {
+  describe(`public_small golden parity on ${setup.name}`, () => {
+    let backend: Backend<unknown>;
+    let model: QFormerModel<unknown>;
     let inputs: Record<string, HostTensor>;
     let expected: Record<string, HostTensor>;
 
     beforeAll(async () => {
-      backend = await createTfjsBackend(backendName);
-      expect(tf.getBackend()).toBe(backendName);
+      backend = await setup.create();
       model = await loadQFormerFromDir(backend, join(caseDir, 'hf'));
       inputs = await readAll(join(caseDir, 'inputs.safetensors'));
       expected = await readAll(join(caseDir, 'outputs.safetensors'));
     });
-    afterAll(() => model?.dispose());
+    afterAll(async () => {
+      model?.dispose();
+      if (backend) await setup.release(backend);
+    });
 
     it('loads every part of the retrieval checkpoint', () => {
       expect(model.spec.textPath).toBe(true);
@@ -86,15 +102,8 @@ for (const backendName of ['cpu', 'wasm'] as const) {
         inputs['input_ids']!,
         inputs['attention_mask']!,
       );
-      const t = (x: HostTensor): HostTensor => {
-        const [r, c] = x.shape as [number, number];
-        const d = x.data as Float32Array;
-        const o = new Float32Array(r * c);
-        for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = d[i * c + j]!;
-        return { dtype: 'F32', shape: [c, r], data: o };
-      };
-      expectClose('itc.logits_per_text', t(itc), expected['itc.logits_per_text']);
-      expectClose('itm.logits_per_text', t(itm), expected['itm.logits_per_text']);
+      expectClose('itc.logits_per_text', transpose2(itc), expected['itc.logits_per_text']);
+      expectClose('itm.logits_per_text', transpose2(itm), expected['itm.logits_per_text']);
     });
 
     it('matches the padded-image query forward', async () => {
@@ -110,7 +119,7 @@ for (const backendName of ['cpu', 'wasm'] as const) {
     });
 
     it('matches the embeddings before the LayerNorm', async () => {
-      const params = (model as unknown as { params: ParamStore<tf.Tensor> }).params;
+      const params = (model as unknown as { params: ParamStore<unknown> }).params;
       const out = await backend.run(
         'embeddings',
         (ops, x) => {
@@ -123,7 +132,7 @@ for (const backendName of ['cpu', 'wasm'] as const) {
       expectClose('multimodal.embeddings', out.multimodal, expected['multimodal.embeddings']);
     });
 
-    it('keeps tf.memory().numTensors flat over repeated forwards', async () => {
+    it(`keeps ${setup.kind === 'tfjs' ? 'tf.memory().numTensors' : 'the session count'} flat over repeated forwards`, async () => {
       const run = () =>
         model.run({
           image_embeds: inputs['image_embeds']!,
@@ -131,10 +140,11 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           attention_mask: inputs['attention_mask']!,
         });
       await run();
-      const before = tf.memory().numTensors;
+      await model.extractFeatures(inputs['image_embeds']!, inputs['image_attention_mask']!);
+      const before = setup.liveResources(backend);
       for (let i = 0; i < 5; i++) await run();
       await model.extractFeatures(inputs['image_embeds']!, inputs['image_attention_mask']!);
-      expect(tf.memory().numTensors).toBe(before);
+      expect(setup.liveResources(backend)).toBe(before);
     });
   });
 }

@@ -8,7 +8,7 @@ import { exportQFormerOnnxFromDir, writeQFormerOnnx } from '@qf/backends/onnx/no
 import type { HostTensor } from '@qf/io';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drawOnnxCase } from './onnx-cases.js';
+import { drawRandomCase } from './random-case.js';
 import { expectClose, goldenDir, maxAbsDiff, readAll, requireDir } from './helpers.js';
 
 const caseDir = requireDir(join(goldenDir, 'public_small'));
@@ -123,7 +123,7 @@ describe('ONNX export (public_small)', () => {
   });
 
   it('an exported file with int8 weights and external data runs, with bounded deviation', async () => {
-    const { spec, tensors, inputs: rin } = drawOnnxCase(41);
+    const { spec, tensors, inputs: rin } = drawRandomCase(41);
     const b = createOnnxBackend({});
     const m = Model.fromTensors(b, spec, tensors);
     await writeQFormerOnnx(m, join(dir, 'int8'), {

@@ -10,11 +10,11 @@ import { createTfjsBackend } from '@qf/backends/tfjs';
 import { type HostTensor, TensorError } from '@qf/io';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { drawOnnxCase } from './onnx-cases.js';
+import { drawRandomCase } from './random-case.js';
 
 describe('onnx backend lifecycle', () => {
   it('run after dispose throws OnnxBackendError ONNX_DISPOSED; disposing params releases their sessions', async () => {
-    const { spec, tensors, inputs } = drawOnnxCase(51);
+    const { spec, tensors, inputs } = drawRandomCase(51);
     const backend = createOnnxBackend({ ort, intraOpNumThreads: 1 });
     const model = QFormerModel.fromTensors(backend, spec, tensors);
     await model.run(inputs);
@@ -101,7 +101,7 @@ describe('bad inputs give the same typed errors as tfjs', () => {
   ];
   for (const [label, make] of cases) {
     it(label, async () => {
-      const { spec, tensors, inputs } = drawOnnxCase(52);
+      const { spec, tensors, inputs } = drawRandomCase(52);
       const bad = make(inputs);
       const errors: unknown[] = [];
       for (const backend of [createOnnxBackend({ ort }), await createTfjsBackend('cpu')]) {

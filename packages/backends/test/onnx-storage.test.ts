@@ -7,7 +7,7 @@ import { loadQFormerFromDir } from '@qf/core/node';
 import { createOnnxBackend, tempFileStorage } from '@qf/backends/onnx/node';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { drawOnnxCase } from './onnx-cases.js';
+import { drawRandomCase } from './random-case.js';
 import { expectClose, goldenDir, readAll, requireDir } from './helpers.js';
 
 /** `storage: tempFileStorage()`: weights on disk, sessions from files with external data. */
@@ -55,7 +55,7 @@ describe('onnx backend with temp-file weight storage', () => {
   });
 
   it('equals the in-memory backend on a random config, with int8 weights too', async () => {
-    const { spec, tensors, inputs } = drawOnnxCase(7);
+    const { spec, tensors, inputs } = drawRandomCase(7);
     for (const weights of ['float32', 'int8'] as const) {
       const mem = createOnnxBackend({ ort, intraOpNumThreads: 1, weights });
       const disk = createOnnxBackend({

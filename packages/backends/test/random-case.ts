@@ -10,9 +10,9 @@ import { lengthsMask } from './helpers.js';
 
 /**
  * Draws a small random Q-Former model (stress init: every parameter non-trivial) and a batch with
- * padded text and images, for tfjs-vs-onnx parity. Ids are I32 or I64 by seed, so both are fed.
+ * padded text and images, for cross-backend parity. Ids are I32 or I64 by seed, so both are fed.
  */
-export function drawOnnxCase(seed: number) {
+export function drawRandomCase(seed: number) {
   const rng = new Rng(seed);
   const heads = [1, 2, 4][rng.int(0, 2)]!;
   const hidden = heads * [4, 8][rng.int(0, 1)]!;
