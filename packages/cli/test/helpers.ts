@@ -1,24 +1,15 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { HostTensor } from '@qf/io';
-import { toFloat32 } from '@qf/io';
-import { openSafetensors, writeSafetensorsFile } from '@qf/io/node';
-import { afterAll, expect } from 'vitest';
+import { writeSafetensorsFile } from '@qf/io/node';
+import { afterAll } from 'vitest';
+import { goldenDir } from '../../../test-utils/parity.js';
 import { main } from '../src/program.js';
 import { memoryStreams } from '../src/streams.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** Repository root. */
-export const repoRoot = resolve(here, '../../..');
-/** `../shared/golden` next to the repository. */
-export const goldenDir = resolve(repoRoot, '../shared/golden');
 /** The Q-Former-only golden case. */
 export const publicSmall = join(goldenDir, 'public_small');
-/** HF-generated random cases shipped in the repo. */
-export const hfRandomDir = join(repoRoot, 'fixtures/hf-random');
 
 /**
  * `qf run` output name -> name in a golden `outputs.safetensors` (the runs without an image mask;
@@ -42,11 +33,6 @@ export function unmasked(inputs: Record<string, HostTensor>): Record<string, Hos
     input_ids: inputs['input_ids'],
     attention_mask: inputs['attention_mask'],
   };
-}
-
-export function requireDir(dir: string): string {
-  if (!existsSync(dir)) throw new Error(`test data not found: ${dir}`);
-  return dir;
 }
 
 /** Result of running `qf` in-process. */
@@ -74,16 +60,6 @@ export async function tempDir(prefix = 'qf-cli-'): Promise<string> {
   return dir;
 }
 
-/** Reads every tensor of a safetensors file. */
-export async function readAll(path: string): Promise<Record<string, HostTensor>> {
-  const file = await openSafetensors(path);
-  try {
-    return await file.readAll();
-  } finally {
-    await file.close();
-  }
-}
-
 /** Writes `tensors` (only the named ones, when `names` is given) to a temp safetensors file. */
 export async function writeInputs(
   dir: string,
@@ -99,29 +75,12 @@ export async function writeInputs(
   return path;
 }
 
-/** Largest absolute difference between two tensors of the same size. */
-export function maxAbsDiff(a: HostTensor, b: HostTensor): number {
-  const x = toFloat32(a);
-  const y = toFloat32(b);
-  let m = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Math.abs((x[i] as number) - (y[i] as number));
-    if (!(d <= m)) m = d; // NaN propagates
-  }
-  return m;
-}
-
-/** Asserts same shape and max |a - b| <= atol, naming the tensor. */
-export function expectClose(
-  name: string,
-  actual: HostTensor | undefined,
-  expected: HostTensor | undefined,
-  atol = 1e-4,
-): void {
-  expect(actual, `${name}: missing actual`).toBeDefined();
-  expect(expected, `${name}: missing expected`).toBeDefined();
-  if (!actual || !expected) return;
-  expect([...actual.shape], `${name}: shape`).toEqual([...expected.shape]);
-  const d = maxAbsDiff(actual, expected);
-  expect(d, `${name}: max abs diff ${d}`).toBeLessThanOrEqual(atol);
-}
+export {
+  expectClose,
+  goldenDir,
+  hfRandomDir,
+  maxAbsDiff,
+  readAll,
+  repoRoot,
+  requireDir,
+} from '../../../test-utils/parity.js';
