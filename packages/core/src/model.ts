@@ -1,4 +1,4 @@
-import type { Checkpoint, HostTensor } from '@qf/io';
+import { type Checkpoint, type HostTensor, QfError } from '@qf/io';
 import type { Backend } from './backend.js';
 import { type QFormerGraphOptions, graphKey, qformerGraph } from './graph.js';
 import { validateQFormerInputs } from './inputs.js';
@@ -118,14 +118,7 @@ export class QFormerModel<T> {
     attentionMask?: HostTensor,
     imageAttentionMask?: HostTensor,
   ): Promise<{ itm: HostTensor; itc: HostTensor }> {
-    if (!this.spec.retrievalHeads)
-      throw new Error('this checkpoint has no retrieval heads (itm_head, vision/text projections)');
-    const inputs = withOptional(
-      withOptional({ image_embeds: imageEmbeds, input_ids: inputIds }, 'attention_mask', attentionMask),
-      'image_attention_mask',
-      imageAttentionMask,
-    );
-    const out = await this.run(inputs);
+    const out = await this.run(this.pairInputs(imageEmbeds, inputIds, attentionMask, imageAttentionMask));
     return { itm: required(out, 'itm_logits'), itc: required(out, 'itc_logits') };
   }
 
@@ -147,15 +140,30 @@ export class QFormerModel<T> {
     attentionMask?: HostTensor,
     imageAttentionMask?: HostTensor,
   ): Promise<{ itm: HostTensor; multimodalOutput: HostTensor }> {
-    if (!this.spec.retrievalHeads)
-      throw new Error('this checkpoint has no retrieval heads (itm_head, vision/text projections)');
-    const inputs = withOptional(
-      withOptional({ image_embeds: imageEmbeds, input_ids: inputIds }, 'attention_mask', attentionMask),
-      'image_attention_mask',
-      imageAttentionMask,
-    );
+    const inputs = this.pairInputs(imageEmbeds, inputIds, attentionMask, imageAttentionMask);
     const out = await this.run(inputs, { itmOnly: true });
     return { itm: required(out, 'itm_logits'), multimodalOutput: required(out, 'multimodal_output') };
+  }
+
+  /** Named inputs of an image-text pass; the retrieval heads must exist. */
+  private pairInputs(
+    imageEmbeds: HostTensor,
+    inputIds: HostTensor,
+    attentionMask: HostTensor | undefined,
+    imageAttentionMask: HostTensor | undefined,
+  ): Record<string, HostTensor> {
+    if (!this.spec.retrievalHeads) {
+      throw new QfError(
+        'MODEL_NO_RETRIEVAL_HEADS',
+        'this checkpoint has no retrieval heads (itm_head, vision/text projections)',
+      );
+    }
+    const withText = withOptional(
+      { image_embeds: imageEmbeds, input_ids: inputIds },
+      'attention_mask',
+      attentionMask,
+    );
+    return withOptional(withText, 'image_attention_mask', imageAttentionMask);
   }
 
   /** Frees the parameters held by the backend. */

@@ -1,3 +1,4 @@
+import { QfError } from '@qf/io';
 import type { Ops } from '../ops.js';
 import type { ParamStore } from '../params.js';
 
@@ -30,6 +31,6 @@ export function queryTokens<T>(ops: Ops<T>, params: ParamStore<T>, like: T): T {
 export function concatInputs<T>(ops: Ops<T>, queries: T | undefined, text: T | undefined): T {
   if (queries && text) return ops.concat([queries, text], 1);
   const x = queries ?? text;
-  if (!x) throw new Error('concatInputs: need query embeddings, text embeddings, or both');
+  if (!x) throw new QfError('MODEL_USAGE', 'concatInputs: need query embeddings, text embeddings, or both');
   return x;
 }

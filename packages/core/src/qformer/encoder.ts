@@ -1,4 +1,4 @@
-import type { QFormerConfig } from '@qf/io';
+import { type QFormerConfig, QfError } from '@qf/io';
 import type { Ops } from '../ops.js';
 import { type ParamStore, scoped } from '../params.js';
 import { concatInputs } from './embeddings.js';
@@ -43,7 +43,7 @@ export function qformerEncoder<T>(
     hasText: inputs.text !== undefined,
   };
   if (inputs.queries && rows.queryLength <= 0)
-    throw new Error('qformerEncoder: queryLength is required with queries');
+    throw new QfError('MODEL_USAGE', 'qformerEncoder: queryLength is required with queries');
   let h = concatInputs(ops, inputs.queries, inputs.text); // [B, L, H]
   h = ops.layerNorm(h, params.get('qformer.layernorm.weight'), params.get('qformer.layernorm.bias'), s.eps);
   const hiddenStates = [h];

@@ -1,4 +1,4 @@
-import type { QFormerConfig } from '@qf/io';
+import { type QFormerConfig, QfError } from '@qf/io';
 import type { Ops } from '../ops.js';
 import { type ParamStore, scoped } from '../params.js';
 import { attentionBlock, denseResidualNorm } from './attention.js';
@@ -71,7 +71,10 @@ export function qformerLayer<T>(
   let queries = rows.hasText ? ops.slice(attended, 1, 0, rows.queryLength) : attended; // [B, Q, H]
   if (hasCrossAttention(cfg, layerIndex)) {
     if (!image)
-      throw new Error(`Q-Former layer ${layerIndex} cross-attends but no image features were given`);
+      throw new QfError(
+        'MODEL_USAGE',
+        `Q-Former layer ${layerIndex} cross-attends but no image features were given`,
+      );
     queries = attentionBlock(ops, scoped(params, 'crossattention.'), s, queries, image.embeds, image.mask);
   }
   queries = feedForward(ops, params, s, 'query', queries);
