@@ -16,6 +16,9 @@ export default defineConfig({
     ],
   },
   test: {
+    // QF_TEST_JSON=path also writes a JSON report (CI prints a summary line from it).
+    reporters: process.env.QF_TEST_JSON ? ['default', 'json'] : ['default'],
+    outputFile: process.env.QF_TEST_JSON ? { json: process.env.QF_TEST_JSON } : undefined,
     include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'benchmarks/test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
