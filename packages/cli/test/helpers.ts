@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { HostTensor } from '@qf/io';
 import { writeSafetensorsFile } from '@qf/io/node';
 import { afterAll } from 'vitest';
-import { goldenDir } from '../../../test-utils/parity.js';
+import { goldenDir, readAll } from '../../../test-utils/parity.js';
 import { main } from '../src/program.js';
 import { memoryStreams } from '../src/streams.js';
 
@@ -84,3 +84,23 @@ export {
   repoRoot,
   requireDir,
 } from '../../../test-utils/parity.js';
+
+/** The golden public_small case as `qf run` tests use it. */
+export interface GoldenRunFixture {
+  readonly inputs: Record<string, HostTensor>;
+  readonly expected: Record<string, HostTensor>;
+  /** A temp dir for outputs. */
+  readonly dir: string;
+  /** The golden inputs without `image_attention_mask`, written to a file in `dir`. */
+  readonly unmaskedInputs: string;
+}
+
+/** Reads the golden inputs/outputs and writes the unmasked inputs file (call from `beforeAll`). */
+export async function goldenRunFixture(): Promise<GoldenRunFixture> {
+  const inputs = await readAll(join(publicSmall, 'inputs.safetensors'));
+  const expected = await readAll(join(publicSmall, 'outputs.safetensors'));
+  const dir = await tempDir();
+  // The golden image mask applies only to `query_only_masked_image`; the other outputs were computed without one.
+  const unmaskedInputs = await writeInputs(dir, 'unmasked.safetensors', unmasked(inputs));
+  return { inputs, expected, dir, unmaskedInputs };
+}

@@ -11,9 +11,8 @@ import {
   qf,
   readAll,
   requireDir,
-  tempDir,
-  unmasked,
   writeInputs,
+  goldenRunFixture,
 } from './helpers.js';
 
 const caseDir = requireDir(publicSmall);
@@ -25,11 +24,7 @@ let dir: string;
 let unmaskedInputs: string;
 
 beforeAll(async () => {
-  inputs = await readAll(join(caseDir, 'inputs.safetensors'));
-  expected = await readAll(join(caseDir, 'outputs.safetensors'));
-  dir = await tempDir();
-  // The golden image mask applies only to `query_only_masked_image`; the other outputs were computed without one.
-  unmaskedInputs = await writeInputs(dir, 'unmasked.safetensors', unmasked(inputs));
+  ({ inputs, expected, dir, unmaskedInputs } = await goldenRunFixture());
 });
 
 for (const backend of ['tfjs-cpu', 'tfjs-wasm', 'onnx'] as const) {

@@ -10,9 +10,8 @@ import {
   qf,
   readAll,
   requireDir,
-  tempDir,
-  unmasked,
   writeInputs,
+  goldenRunFixture,
 } from './helpers.js';
 
 /**
@@ -26,10 +25,7 @@ let dir: string;
 let unmaskedInputs: string;
 
 beforeAll(async () => {
-  inputs = await readAll(join(publicSmall, 'inputs.safetensors'));
-  expected = await readAll(join(publicSmall, 'outputs.safetensors'));
-  dir = await tempDir();
-  unmaskedInputs = await writeInputs(dir, 'unmasked.safetensors', unmasked(inputs));
+  ({ inputs, expected, dir, unmaskedInputs } = await goldenRunFixture());
 });
 
 describe('qf run --backend onnx', () => {
