@@ -23,7 +23,7 @@ export const ONNX_MANIFEST = 'qformer_onnx.json';
 export interface ExportOnnxOptions {
   /** Directory to write the `.onnx` files and the manifest to (created if missing). */
   readonly out: string;
-  /** Parts to export (`query`, `text`, `multimodal`, `full`); default: every part the checkpoint supports. */
+  /** Parts to export (`query`, `text`, `multimodal`, `full`, `rerank`); default: every part the checkpoint supports. */
   readonly parts?: readonly string[] | undefined;
   /** Store weights as float16 (Cast to float32 at load; compute stays float32). */
   readonly fp16?: boolean | undefined;
@@ -129,11 +129,14 @@ export async function exportOnnx(modelDir: string, options: ExportOnnxOptions): 
       const supported = supportedParts(model);
       const missing = (parts ?? []).filter((p) => !supported.includes(p));
       if (missing.length > 0) {
+        // Without a text path every text-reading part is missing; with one, only rerank can be (no heads).
+        const needs = model.spec.textPath
+          ? 'the retrieval heads (itm_head, vision/text projections)'
+          : 'the Q-Former text path (embeddings.word_embeddings, text-row feed-forward layers)';
         throw new OnnxBackendError(
           'ONNX_EXPORT',
           `part${missing.length > 1 ? 's' : ''} ${missing.map((p) => `"${p}"`).join(', ')} ` +
-            `need${missing.length > 1 ? '' : 's'} the Q-Former text path (embeddings.word_embeddings, ` +
-            `text-row feed-forward layers), which this checkpoint lacks; it can export: ${supported.join(', ')}`,
+            `need${missing.length > 1 ? '' : 's'} ${needs}, which this checkpoint lacks; it can export: ${supported.join(', ')}`,
         );
       }
       await mkdir(dirname(outDir), { recursive: true });
@@ -226,7 +229,7 @@ export async function exportOnnxCommand(
   streams.out(formatExport(r));
   const total = r.files.reduce((n, f) => n + f.bytes, 0);
   const dims = new Set(r.files.flatMap((f) => [...f.inputs, ...f.outputs].flatMap((io) => io.dims)));
-  const dynamic = ['batch', 'num_image_tokens', 'text_length'].filter((d) => dims.has(d));
+  const dynamic = ['batch', 'num_texts', 'num_image_tokens', 'text_length'].filter((d) => dims.has(d));
   streams.out(
     `\nwrote ${r.files.length} part${r.files.length === 1 ? '' : 's'} (${r.weights} weights, ${fmtBytes(total)}) to ${r.outDir} ` +
       `(load ${fmtMs(r.loadMs)}, export ${fmtMs(r.exportMs)})\n` +

@@ -138,10 +138,10 @@ function collectParts(value: string, previous: string[] | undefined): string[] {
 function addExportOnnx(program: Command, streams: CliStreams): void {
   program
     .command('export-onnx')
-    .summary('export the Q-Former as ONNX files (query, text, multimodal, full parts)')
+    .summary('export the Q-Former as ONNX files (query, text, multimodal, full, rerank parts)')
     .description(
       [
-        'Export the Q-Former of an HF model directory (HF BLIP-2, InstructBLIP or LAVIS names) as ONNX files (opset 17, dynamic axes batch, num_image_tokens, text_length) that any ONNX Runtime can load, plus a manifest (qformer_onnx.json) listing every input and output with its dtype and dims.',
+        'Export the Q-Former of an HF model directory (HF BLIP-2, InstructBLIP or LAVIS names) as ONNX files (opset 17, dynamic axes batch, num_image_tokens, text_length; num_texts for rerank) that any ONNX Runtime can load, plus a manifest (qformer_onnx.json) listing every input and output with its dtype and dims.',
         [
           'Parts (default: every part the checkpoint supports):',
           '  query       image_embeds [batch, num_image_tokens, E]',
@@ -151,8 +151,14 @@ function addExportOnnx(program: Command, streams: CliStreams): void {
           '              -> text_output, text_feat',
           '  multimodal  all inputs -> multimodal_output, itm_logits, itc_logits',
           '  full        all inputs -> every output above',
+          '  rerank      one image: image_embeds [1, num_image_tokens, E]',
+          '              (+ image_attention_mask [1, num_image_tokens], --image-mask)',
+          '              vs input_ids, attention_mask [num_texts, text_length]',
+          '              -> itm_logits [num_texts, 2], multimodal_output',
+          '              (the image cross-attention K/V computed once for all texts)',
           'Heads (image_feats, text_feat, itm/itc logits, language_projection) appear',
-          'where the checkpoint has them; text parts need the Q-Former text path.',
+          'where the checkpoint has them; text parts need the Q-Former text path,',
+          'rerank also the retrieval heads (itm_head).',
         ].join('\n'),
         'Files are staged in a temporary directory next to --out and renamed into place, so a failed export leaves nothing behind. Needs no ONNX Runtime.',
       ].join('\n\n'),
@@ -161,7 +167,7 @@ function addExportOnnx(program: Command, streams: CliStreams): void {
     .requiredOption('-o, --out <dir>', 'directory to write qformer_<part>.onnx and qformer_onnx.json to')
     .option(
       '-p, --part <name...>',
-      'part(s) to export: query, text, multimodal, full (repeat or comma-separate)',
+      'part(s) to export: query, text, multimodal, full, rerank (repeat or comma-separate)',
       collectParts,
     )
     .option(
@@ -181,6 +187,7 @@ function addExportOnnx(program: Command, streams: CliStreams): void {
         'qf export-onnx ./blip2-model --out ./onnx',
         'qf export-onnx ./blip2-model --out ./onnx --part query text --fp16',
         'qf export-onnx ./blip2-model --out ./onnx-int8 --part query --int8 --external-data',
+        'qf export-onnx ./blip2-model --out ./onnx-rerank --part rerank',
       ),
     )
     .action(

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostTensor } from '@qf/io';
+import { createOnnxBackend } from '@qf/backends/onnx';
+import { loadQFormerFromDir } from '@qf/core/node';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OnnxManifest } from '@qf/backends/onnx/node';
@@ -27,7 +29,7 @@ import {
 const FP16_TOL = 5e-3;
 const INT8_TOL = 5e-2;
 
-const PARTS = ['query', 'text', 'multimodal', 'full'] as const;
+const PARTS = ['query', 'text', 'multimodal', 'full', 'rerank'] as const;
 const modelDir = join(requireDir(publicSmall), 'hf');
 /** A Blip2ForConditionalGeneration checkpoint: no Q-Former text path, plus vision tower and OPT weights. */
 const noTextModel = join(requireDir(join(goldenDir, 'blip2_opt_tiny')), 'hf');
@@ -78,6 +80,15 @@ async function runOnnx(label: string, tensors: Record<string, HostTensor | undef
   return readAll(out);
 }
 
+type Arr = Float32Array | BigInt64Array | Int32Array;
+
+/** Rows [b, b + 1) of dim 0. */
+function rowOf(t: HostTensor, b: number): HostTensor {
+  const per = t.shape.slice(1).reduce((x, y) => x * y, 1);
+  const data = (t.data as Arr).slice(b * per, (b + 1) * per);
+  return { dtype: t.dtype, shape: [1, ...t.shape.slice(1)], data } as HostTensor;
+}
+
 const maxAbs = (t: HostTensor) => (t.data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 beforeAll(async () => {
@@ -100,6 +111,7 @@ describe('qf export-onnx', () => {
       'qformer_multimodal.onnx',
       'qformer_onnx.json',
       'qformer_query.onnx',
+      'qformer_rerank.onnx',
       'qformer_text.onnx',
     ]);
     // nothing staged is left next to --out
@@ -123,10 +135,14 @@ describe('qf export-onnx', () => {
       'multimodal_output float32 [batch, 8+text_length, 64]',
       'itm_logits float32 [batch, 2]',
       'itc_logits float32 [batch, batch]',
+      'image_embeds float32 [1, num_image_tokens, 48]',
+      'input_ids int64 [num_texts, text_length]',
+      'itm_logits float32 [num_texts, 2]',
+      'multimodal_output float32 [num_texts, 8+text_length, 64]',
     ])
       expect(f32Stdout).toContain(io);
-    expect(f32Stdout).toContain(`wrote 4 parts (float32 weights, `);
-    expect(f32Stdout).toContain('dynamic axes: batch, num_image_tokens, text_length');
+    expect(f32Stdout).toContain(`wrote 5 parts (float32 weights, `);
+    expect(f32Stdout).toContain('dynamic axes: batch, num_texts, num_image_tokens, text_length');
     expect(f32Stdout).toContain(`manifest: ${join(f32Dir, 'qformer_onnx.json')}`);
 
     const manifest = await manifestOf(f32Dir);
@@ -137,7 +153,8 @@ describe('qf export-onnx', () => {
 
   it('each part loads in a fresh InferenceSession and reproduces qf run --backend onnx and HF', async () => {
     const manifest = await manifestOf(f32Dir);
-    for (const entry of manifest.parts) {
+    // rerank reads one image (batch 1): tested on its own below
+    for (const entry of manifest.parts.filter((p) => p.part !== 'rerank')) {
       const { inputNames, outputNames, outputs } = await runFile(join(f32Dir, entry.file), unmasked(inputs));
       expect(inputNames, entry.part).toEqual(entry.inputs.map((i) => i.name));
       expect(outputNames, entry.part).toEqual(entry.outputs.map((o) => o.name));
@@ -148,6 +165,86 @@ describe('qf export-onnx', () => {
         ).toBeLessThanOrEqual(1e-5);
         expectClose(`${entry.part}: ${name} vs HF`, outputs[name], golden[GOLDEN_NAMES[name]!]);
       }
+    }
+  });
+
+  it('the rerank part: one image against 1 or several texts reproduces model.rerank and HF', async () => {
+    const entry = (await manifestOf(f32Dir)).parts.find((p) => p.part === 'rerank')!;
+    expect(entry.inputs).toEqual([
+      { name: 'image_embeds', dtype: 'float32', dims: [1, 'num_image_tokens', 48] },
+      { name: 'input_ids', dtype: 'int64', dims: ['num_texts', 'text_length'] },
+      { name: 'attention_mask', dtype: 'int64', dims: ['num_texts', 'text_length'] },
+    ]);
+    expect(entry.outputs.map((o) => [o.name, o.dims])).toEqual([
+      ['itm_logits', ['num_texts', 2]],
+      ['multimodal_output', ['num_texts', '8+text_length', 64]],
+    ]);
+    const backend = createOnnxBackend({ ort, intraOpNumThreads: 1 });
+    const model = await loadQFormerFromDir(backend, modelDir);
+    try {
+      const ids = inputs['input_ids']!;
+      const mask = inputs['attention_mask']!;
+      const image = rowOf(inputs['image_embeds']!, 0);
+      for (const [label, i, m] of [
+        ['both texts', ids, mask],
+        ['text 0 alone', rowOf(ids, 0), rowOf(mask, 0)],
+        ['text 1 alone', rowOf(ids, 1), rowOf(mask, 1)],
+      ] as const) {
+        const { outputNames, outputs } = await runFile(join(f32Dir, entry.file), {
+          image_embeds: image,
+          input_ids: i,
+          attention_mask: m,
+        });
+        expect(outputNames).toEqual(['itm_logits', 'multimodal_output']);
+        const want = await model.rerank(image, i, m);
+        expect(outputs['itm_logits']!.shape, label).toEqual([i.shape[0], 2]);
+        expect(maxAbsDiff(outputs['itm_logits']!, want.itm), `${label}: itm`).toBeLessThanOrEqual(1e-5);
+        expect(
+          maxAbsDiff(outputs['multimodal_output']!, want.multimodalOutput),
+          `${label}: multimodal_output`,
+        ).toBeLessThanOrEqual(1e-5);
+        if (label !== 'text 1 alone') {
+          // HF has image 0 with text 0 only: row 0 of itm.logits_per_image
+          expectClose(
+            `${label}: itm of image 0 with text 0 vs HF`,
+            rowOf(outputs['itm_logits']!, 0),
+            rowOf(golden['itm.logits_per_image']!, 0),
+            1e-4,
+          );
+        }
+      }
+    } finally {
+      model.dispose();
+      await backend.dispose();
+    }
+  });
+
+  it('--part rerank --image-mask: the masked image against both texts reproduces model.rerank', async () => {
+    const out = join(dir, 'rerank-masked');
+    const r = await qf('export-onnx', modelDir, '--out', out, '--part', 'rerank', '--image-mask');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('image_attention_mask int64 [1, num_image_tokens]');
+    expect(r.stdout).toContain('wrote 1 part (float32 weights, ');
+    expect(r.stdout).toContain('dynamic axes: num_texts, num_image_tokens, text_length');
+    expect((await readdir(out)).sort()).toEqual(['qformer_onnx.json', 'qformer_rerank.onnx']);
+    const backend = createOnnxBackend({ ort, intraOpNumThreads: 1 });
+    const model = await loadQFormerFromDir(backend, modelDir);
+    try {
+      for (let b = 0; b < 2; b++) {
+        const image = rowOf(inputs['image_embeds']!, b);
+        const imageMask = rowOf(inputs['image_attention_mask']!, b);
+        const { inputNames, outputs } = await runFile(join(out, 'qformer_rerank.onnx'), {
+          ...inputs,
+          image_embeds: image,
+          image_attention_mask: imageMask,
+        });
+        expect(inputNames).toEqual(['image_embeds', 'image_attention_mask', 'input_ids', 'attention_mask']);
+        const want = await model.rerank(image, inputs['input_ids']!, inputs['attention_mask']!, imageMask);
+        expect(maxAbsDiff(outputs['itm_logits']!, want.itm), `image ${b}`).toBeLessThanOrEqual(1e-5);
+      }
+    } finally {
+      model.dispose();
+      await backend.dispose();
     }
   });
 
@@ -285,7 +382,7 @@ describe('qf export-onnx errors (exit 1, typed message, nothing written)', () =>
     const out = join(dir, 'err-part');
     const err = await fails([modelDir, '--part', 'query,vision'], out);
     expect(err).toContain(
-      'error [CLI_BAD_OPTION]: --part: unknown part "vision" (expected one of query, text, multimodal, full)',
+      'error [CLI_BAD_OPTION]: --part: unknown part "vision" (expected one of query, text, multimodal, full, rerank)',
     );
     expect(existsSync(out)).toBe(false);
   });
@@ -294,8 +391,10 @@ describe('qf export-onnx errors (exit 1, typed message, nothing written)', () =>
     const parent = join(dir, 'err-text');
     await mkdir(parent);
     const out = join(parent, 'onnx');
-    const err = await fails([noTextModel, '--part', 'query', 'text', 'multimodal'], out);
-    expect(err).toContain('error [ONNX_EXPORT]: parts "text", "multimodal" need the Q-Former text path');
+    const err = await fails([noTextModel, '--part', 'query', 'text', 'multimodal', 'rerank'], out);
+    expect(err).toContain(
+      'error [ONNX_EXPORT]: parts "text", "multimodal", "rerank" need the Q-Former text path',
+    );
     expect(err).toContain('it can export: query');
     expect(await readdir(parent)).toEqual([]);
 

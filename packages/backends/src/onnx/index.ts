@@ -28,6 +28,7 @@ export {
   type ExportOptions,
   type ExportedPart,
   QFORMER_PARTS,
+  RERANK_TEXT_AXIS,
   IO_DOCS,
   exportQFormerGraphs,
   supportedParts,
