@@ -16,36 +16,10 @@ import type { HostTensor } from '@qf/io';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drawRandomCase } from './random-case.js';
+import { runOnnxFile } from '../../../test-utils/onnx-file.js';
 import { expectClose, goldenDir, maxAbsDiff, readAll, requireDir } from './helpers.js';
 
 const caseDir = requireDir(join(goldenDir, 'public_small'));
-
-/** Runs an exported file in a fresh ORT session (no qformer-ts code involved). */
-async function runFile(path: string, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
-  try {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const name of session.inputNames) {
-      const t = feeds[name];
-      if (!t) throw new Error(`no feed for ${name}`);
-      ortFeeds[name] =
-        t.dtype === 'F32'
-          ? new ort.Tensor('float32', t.data as Float32Array, [...t.shape])
-          : new ort.Tensor(
-              'int64',
-              BigInt64Array.from(t.data as ArrayLike<number | bigint>, (v) => BigInt(v)),
-              [...t.shape],
-            );
-    }
-    const out = await session.run(ortFeeds);
-    const res: Record<string, HostTensor> = {};
-    for (const [k, v] of Object.entries(out))
-      res[k] = { dtype: 'F32', shape: v.dims.map(Number), data: v.data as Float32Array };
-    return res;
-  } finally {
-    await session.release();
-  }
-}
 
 type Arr = Float32Array | BigInt64Array | Int32Array;
 
@@ -163,7 +137,8 @@ describe('ONNX export (public_small)', () => {
       ];
       for (const [label, i, m] of cases) {
         const want = await model.rerank(image, i, m);
-        const got = await runFile(file, { image_embeds: image, input_ids: i, attention_mask: m });
+        const got = (await runOnnxFile(file, { image_embeds: image, input_ids: i, attention_mask: m }))
+          .outputs;
         expect(Object.keys(got), label).toEqual(['itm_logits', 'multimodal_output']);
         expect(got['itm_logits']!.shape, label).toEqual([i.shape[0], 2]);
         expect(maxAbsDiff(got['itm_logits']!, want.itm), `image ${b} ${label} itm`).toBeLessThanOrEqual(1e-5);
@@ -173,12 +148,14 @@ describe('ONNX export (public_small)', () => {
         ).toBeLessThanOrEqual(1e-5);
 
         const wantMasked = await model.rerank(image, i, m, imageMask);
-        const gotMasked = await runFile(maskedFile, {
-          image_embeds: image,
-          image_attention_mask: imageMask,
-          input_ids: i,
-          attention_mask: m,
-        });
+        const gotMasked = (
+          await runOnnxFile(maskedFile, {
+            image_embeds: image,
+            image_attention_mask: imageMask,
+            input_ids: i,
+            attention_mask: m,
+          })
+        ).outputs;
         expect(maxAbsDiff(gotMasked['itm_logits']!, wantMasked.itm), `masked ${label}`).toBeLessThanOrEqual(
           1e-5,
         );
@@ -225,12 +202,12 @@ describe('ONNX export (public_small)', () => {
       input_ids: all['input_ids']!,
       attention_mask: all['attention_mask']!,
     });
-    const full = await runFile(join(dir, 'f32', 'qformer_full.onnx'), all);
+    const full = (await runOnnxFile(join(dir, 'f32', 'qformer_full.onnx'), all)).outputs;
     for (const k of Object.keys(inProcess))
       expect(maxAbsDiff(full[k]!, inProcess[k]!), k).toBeLessThanOrEqual(1e-6);
-    const query = await runFile(join(dir, 'f32', 'qformer_query.onnx'), all);
+    const query = (await runOnnxFile(join(dir, 'f32', 'qformer_query.onnx'), all)).outputs;
     expectClose('query masked', query['query_output'], expected['query_only_masked_image.last_hidden_state']);
-    const text = await runFile(join(dir, 'f32', 'qformer_text.onnx'), all);
+    const text = (await runOnnxFile(join(dir, 'f32', 'qformer_text.onnx'), all)).outputs;
     expectClose('text', text['text_output'], expected['text_only.last_hidden_state']);
     expectClose('text_feat', text['text_feat'], expected['itc.text_embeds']);
   });
@@ -246,7 +223,7 @@ describe('ONNX export (public_small)', () => {
       statSync(join(dir, 'f16', 'qformer_query.onnx')).size +
       statSync(join(dir, 'f16', 'qformer_query.onnx.data')).size;
     expect(f16Size).toBeLessThan(f32Size * 0.75);
-    const out = await runFile(join(dir, 'f16', 'qformer_query.onnx'), inputs);
+    const out = (await runOnnxFile(join(dir, 'f16', 'qformer_query.onnx'), inputs)).outputs;
     const d = maxAbsDiff(out['query_output']!, expected['query_only.last_hidden_state']!);
     expect(d).toBeGreaterThan(0);
     expect(d).toBeLessThan(0.05);
@@ -257,7 +234,7 @@ describe('ONNX export (public_small)', () => {
       parts: ['multimodal'],
     });
     expect(manifest.parts.map((p) => p.file)).toEqual(['qformer_multimodal.onnx']);
-    const out = await runFile(join(dir, 'cli', 'qformer_multimodal.onnx'), inputs);
+    const out = (await runOnnxFile(join(dir, 'cli', 'qformer_multimodal.onnx'), inputs)).outputs;
     expectClose('itm', out['itm_logits'], expected['itm.logits_per_image']);
     expectClose('itc', out['itc_logits'], expected['itc.logits_per_image']);
   });
@@ -272,7 +249,7 @@ describe('ONNX export (public_small)', () => {
       externalData: 'always',
       imageMask: true,
     });
-    const got = await runFile(join(dir, 'int8', 'qformer_full.onnx'), rin);
+    const got = (await runOnnxFile(join(dir, 'int8', 'qformer_full.onnx'), rin)).outputs;
     const want = await Model.fromTensors(backend, spec, tensors).run(rin);
     expect(maxAbsDiff(got['query_output']!, want['query_output']!)).toBeLessThan(0.5);
     m.dispose();

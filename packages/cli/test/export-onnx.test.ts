@@ -20,6 +20,7 @@ import {
   unmasked,
   writeInputs,
 } from './helpers.js';
+import { runOnnxFile } from '../../../test-utils/onnx-file.js';
 
 /**
  * Tolerances of the reduced-precision exports, relative to the largest |value| of each fp32 output
@@ -42,31 +43,6 @@ let f32Stdout: string;
 /** `qf run --backend onnx` on the golden inputs without / with the image mask. */
 let ref: Record<string, HostTensor>;
 let refMasked: Record<string, HostTensor>;
-
-/** Runs an exported file in a fresh ONNX Runtime session: nothing of qformer-ts is involved. */
-async function runFile(path: string, feeds: Record<string, HostTensor | undefined>) {
-  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
-  try {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const name of session.inputNames) {
-      const t = feeds[name];
-      if (!t) throw new Error(`no feed for ${name}`);
-      ortFeeds[name] =
-        t.dtype === 'F32'
-          ? new ort.Tensor('float32', t.data as Float32Array, [...t.shape])
-          : new ort.Tensor('int64', t.data as BigInt64Array, [...t.shape]);
-    }
-    const results = await session.run(ortFeeds);
-    const outputs: Record<string, HostTensor> = {};
-    for (const [k, v] of Object.entries(results)) {
-      expect(v.type, k).toBe('float32');
-      outputs[k] = { dtype: 'F32', shape: v.dims.map(Number), data: v.data as Float32Array };
-    }
-    return { inputNames: [...session.inputNames], outputNames: [...session.outputNames], outputs };
-  } finally {
-    await session.release();
-  }
-}
 
 async function manifestOf(out: string): Promise<OnnxManifest> {
   return JSON.parse(await readFile(join(out, 'qformer_onnx.json'), 'utf8'));
@@ -155,7 +131,10 @@ describe('qf export-onnx', () => {
     const manifest = await manifestOf(f32Dir);
     // rerank reads one image (batch 1): tested on its own below
     for (const entry of manifest.parts.filter((p) => p.part !== 'rerank')) {
-      const { inputNames, outputNames, outputs } = await runFile(join(f32Dir, entry.file), unmasked(inputs));
+      const { inputNames, outputNames, outputs } = await runOnnxFile(
+        join(f32Dir, entry.file),
+        unmasked(inputs),
+      );
       expect(inputNames, entry.part).toEqual(entry.inputs.map((i) => i.name));
       expect(outputNames, entry.part).toEqual(entry.outputs.map((o) => o.name));
       for (const name of outputNames) {
@@ -190,7 +169,7 @@ describe('qf export-onnx', () => {
         ['text 0 alone', rowOf(ids, 0), rowOf(mask, 0)],
         ['text 1 alone', rowOf(ids, 1), rowOf(mask, 1)],
       ] as const) {
-        const { outputNames, outputs } = await runFile(join(f32Dir, entry.file), {
+        const { outputNames, outputs } = await runOnnxFile(join(f32Dir, entry.file), {
           image_embeds: image,
           input_ids: i,
           attention_mask: m,
@@ -233,7 +212,7 @@ describe('qf export-onnx', () => {
       for (let b = 0; b < 2; b++) {
         const image = rowOf(inputs['image_embeds']!, b);
         const imageMask = rowOf(inputs['image_attention_mask']!, b);
-        const { inputNames, outputs } = await runFile(join(out, 'qformer_rerank.onnx'), {
+        const { inputNames, outputs } = await runOnnxFile(join(out, 'qformer_rerank.onnx'), {
           ...inputs,
           image_embeds: image,
           image_attention_mask: imageMask,
@@ -255,7 +234,7 @@ describe('qf export-onnx', () => {
     const one = new Float32Array(tokens * w);
     for (let t = 0; t < tokens; t++) one.set((e.data as Float32Array).subarray(t * w, (t + 1) * w), t * w);
     const image: HostTensor = { dtype: 'F32', shape: [1, tokens, w], data: one };
-    const { outputs } = await runFile(join(f32Dir, 'qformer_query.onnx'), { image_embeds: image });
+    const { outputs } = await runOnnxFile(join(f32Dir, 'qformer_query.onnx'), { image_embeds: image });
     expect(outputs['query_output']!.shape).toEqual([1, 8, 64]);
     const expected = await runOnnx('dynamic', { image_embeds: image });
     expect(maxAbsDiff(outputs['query_output']!, expected['query_output']!)).toBeLessThanOrEqual(1e-5);
@@ -266,7 +245,7 @@ describe('qf export-onnx', () => {
     const r = await qf('export-onnx', modelDir, '--out', out, '--part', 'query', '--image-mask');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('image_attention_mask int64 [batch, num_image_tokens]');
-    const { inputNames, outputs } = await runFile(join(out, 'qformer_query.onnx'), inputs);
+    const { inputNames, outputs } = await runOnnxFile(join(out, 'qformer_query.onnx'), inputs);
     expect(inputNames).toEqual(['image_embeds', 'image_attention_mask']);
     expect(maxAbsDiff(outputs['query_output']!, refMasked['query_output']!)).toBeLessThanOrEqual(1e-5);
     expectClose(
@@ -297,7 +276,7 @@ describe('qf export-onnx', () => {
       const f16Size = (await stat(join(out, entry.file))).size;
       const f32Size = (await stat(join(f32Dir, entry.file))).size;
       expect(f16Size, entry.part).toBeLessThan(f32Size * 0.6);
-      const { outputs } = await runFile(join(out, entry.file), unmasked(inputs));
+      const { outputs } = await runOnnxFile(join(out, entry.file), unmasked(inputs));
       for (const [name, t] of Object.entries(outputs)) {
         const d = maxAbsDiff(t, ref[name]!);
         expect(d, `${entry.part}: ${name} is rounded`).toBeGreaterThan(0);
@@ -333,7 +312,7 @@ describe('qf export-onnx', () => {
       'qformer_query.onnx.data',
       'qformer_full.onnx.data',
     ]);
-    const { outputs } = await runFile(join(out, 'qformer_full.onnx'), unmasked(inputs));
+    const { outputs } = await runOnnxFile(join(out, 'qformer_full.onnx'), unmasked(inputs));
     expect(Object.keys(outputs).sort()).toEqual(Object.keys(ref).sort());
     for (const [name, t] of Object.entries(outputs)) {
       expect(maxAbsDiff(t, ref[name]!), name).toBeLessThanOrEqual(INT8_TOL * Math.max(1, maxAbs(ref[name]!)));
@@ -350,7 +329,7 @@ describe('qf export-onnx', () => {
     expect((await readdir(out)).sort()).toEqual(['notes.txt', 'qformer_onnx.json', 'qformer_text.onnx']);
     expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('keep me');
     expect((await manifestOf(out)).parts.map((p) => p.part)).toEqual(['text']);
-    const { outputs } = await runFile(join(out, 'qformer_text.onnx'), inputs);
+    const { outputs } = await runOnnxFile(join(out, 'qformer_text.onnx'), inputs);
     expect(maxAbsDiff(outputs['text_output']!, ref['text_output']!)).toBeLessThanOrEqual(1e-5);
   });
 
