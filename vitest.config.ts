@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^@qf\/io$/, replacement: src('io/src/index.ts') },
       { find: /^@qf\/core\/node$/, replacement: src('core/src/node.ts') },
       { find: /^@qf\/core$/, replacement: src('core/src/index.ts') },
+      { find: /^@qf\/bridge$/, replacement: src('bridge/src/index.ts') },
       { find: /^@qf\/backends\/tfjs$/, replacement: src('backends/src/tfjs/index.ts') },
       { find: /^@qf\/backends\/onnx\/node$/, replacement: src('backends/src/onnx/node.ts') },
       { find: /^@qf\/backends\/onnx$/, replacement: src('backends/src/onnx/index.ts') },

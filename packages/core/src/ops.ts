@@ -43,9 +43,13 @@ export interface Ops<T> {
   mul(a: T, b: T): T;
   div(a: T, b: T): T;
   maximum(a: T, b: T): T;
+  minimum(a: T, b: T): T;
   sqrt(x: T): T;
   exp(x: T): T;
   log(x: T): T;
+  tanh(x: T): T;
+  /** `max(x, 0)`. */
+  relu(x: T): T;
   /** Exact (erf) GELU: `0.5 x (1 + erf(x / sqrt 2))`. */
   gelu(x: T): T;
   /** Cast to float32 (from int32 or bool-like masks). */

@@ -131,9 +131,12 @@ export function onnxOps(name: string, current: () => Trace): Ops<Sym> {
     mul: binary('Mul'),
     div: binary('Div'),
     maximum: binary('Max'),
+    minimum: binary('Min'),
     sqrt: unary('Sqrt'),
     exp: unary('Exp'),
     log: unary('Log'),
+    tanh: unary('Tanh'),
+    relu: unary('Relu'),
     gelu: (x) => {
       // 0.5 * x * (1 + erf(x / sqrt 2)) in the form ORT's GeluFusion / BiasGeluFusion match.
       const tr = t();

@@ -72,9 +72,12 @@ export function tfjsOps(name: string, transposed = new TransposedWeights(false))
     mul: (a, b) => tf.mul(a, b),
     div: (a, b) => tf.div(a, b),
     maximum: (a, b) => tf.maximum(a, b),
+    minimum: (a, b) => tf.minimum(a, b),
     sqrt: (x) => tf.sqrt(x),
     exp: (x) => tf.exp(x),
     log: (x) => tf.log(x),
+    tanh: (x) => tf.tanh(x),
+    relu: (x) => tf.relu(x),
     gelu,
     toFloat: (x) => (x.dtype === 'float32' ? x : tf.cast(x, 'float32')),
 
