@@ -42,3 +42,41 @@ export { type QFormerModelConfig, type LoadOptions, type LoadedQFormer, loadQFor
 export { type RunOptions, QFormerModel } from './model.js';
 export { qformerModelConfig, qformerModelConfigFromJson } from './config.js';
 export { type LoadCheckpointOptions, loadQFormer } from './load-checkpoint.js';
+export { type VisionShape, VISION_PREFIX, visionShape, visionParamSpecs } from './vision/spec.js';
+export { patchEmbedding, visionEmbeddings } from './vision/embeddings.js';
+export { visionAttention, visionMlp, visionEncoderLayer } from './vision/layer.js';
+export { type VisionTowerOutputs, visionTower } from './vision/tower.js';
+export {
+  type VisionInputName,
+  type VisionOutputName,
+  type VisionGraphOptions,
+  visionGraphKey,
+  visionGraph,
+} from './vision/graph.js';
+export { validateVisionInputs } from './vision/inputs.js';
+export { type LoadedVision, loadVisionTensors } from './vision/load.js';
+export { VisionModel } from './vision/model.js';
+export {
+  type RawImage,
+  type ResampleFilter,
+  PRECISION_BITS,
+  checkRawImage,
+  resizeImage,
+} from './image/resample.js';
+export {
+  type PreprocessOptions,
+  CLIP_MEAN,
+  CLIP_STD,
+  toRgb,
+  preprocessImage,
+  preprocessImages,
+} from './image/preprocess.js';
+export {
+  type LossFn,
+  type GradResult,
+  type ParamAssignment,
+  type TrainingBackend,
+  BackendUnsupportedError,
+  requireTraining,
+} from './backend.js';
+export { itgTextKeep } from './masks.js';

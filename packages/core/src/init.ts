@@ -5,9 +5,9 @@ import type { ParamSpec } from './spec.js';
 
 /**
  * Init schemes:
- * - `hf`: as HF `Blip2PreTrainedModel._init_weights` — Linear/Embedding/query tokens ~ N(0, range),
+ * - `hf`: as HF `Blip2PreTrainedModel._init_weights` — Linear/Conv/Embedding/query tokens ~ N(0, range),
  *   biases 0, LayerNorm 1/0.
- * - `stress`: every value non-trivial, as the golden data does — Linear W ~ N(0,1)/sqrt(fan_in),
+ * - `stress`: every value non-trivial, as the golden data does — Linear and Conv W ~ N(0,1)/sqrt(fan_in),
  *   biases ~ 0.1 N(0,1), LayerNorm weight ~ 1 + 0.1 N(0,1), embeddings and query tokens ~ 0.5 N(0,1).
  *   Use it in tests so that no parameter can be silently ignored.
  */
@@ -36,6 +36,11 @@ function sample(spec: ParamSpec, rng: Rng, scheme: InitScheme, range: number): (
   switch (spec.kind) {
     case 'linear.weight': {
       const scale = 1 / Math.sqrt(spec.shape[1] ?? 1);
+      return () => rng.normal() * scale;
+    }
+    case 'conv.weight': {
+      const fanIn = spec.shape.slice(1).reduce((a, b) => a * b, 1);
+      const scale = 1 / Math.sqrt(fanIn);
       return () => rng.normal() * scale;
     }
     case 'bias':

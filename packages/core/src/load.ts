@@ -1,5 +1,5 @@
 import { type Checkpoint, type HostTensor, type QFormerConfig, TensorError, fmtShape } from '@qf/io';
-import { type QFormerModelSpec, qformerParamSpecs } from './spec.js';
+import { type ParamSpec, type QFormerModelSpec, qformerParamSpecs } from './spec.js';
 
 /** What the config says about a Q-Former model, before looking at a checkpoint. */
 export interface QFormerModelConfig {
@@ -41,12 +41,7 @@ export async function loadQFormerTensors(
   config: QFormerModelConfig,
   options: LoadOptions = {},
 ): Promise<LoadedQFormer> {
-  const toCanonical = options.canonicalName ?? ((n: string) => n);
-  const byCanonical = new Map<string, string>();
-  for (const name of checkpoint.names()) {
-    const canonical = toCanonical(name);
-    if (canonical !== undefined) byCanonical.set(canonical, name);
-  }
+  const byCanonical = canonicalIndex(checkpoint, options.canonicalName);
   const shapeOf = (canonical: string) => {
     const name = byCanonical.get(canonical);
     return name === undefined ? undefined : checkpoint.info(name)?.shape;
@@ -84,24 +79,9 @@ export async function loadQFormerTensors(
   };
 
   const tensors = new Map<string, HostTensor>();
-  for (const p of qformerParamSpecs(spec)) {
-    const name = byCanonical.get(p.name);
-    if (name === undefined)
-      throw new TensorError(
-        'TENSOR_MISSING',
-        p.name,
-        'not found in the checkpoint',
-        fmtShape(p.shape),
-        'absent',
-      );
-    const actual = checkpoint.info(name)?.shape ?? [];
-    if (actual.length !== p.shape.length || actual.some((d, i) => d !== p.shape[i])) {
-      throw new TensorError('TENSOR_SHAPE', name, 'wrong shape', fmtShape(p.shape), fmtShape(actual));
-    }
-    tensors.set(p.name, await checkpoint.read(name, { float32: true }));
-  }
-  const used = new Set([...tensors.keys()].map((c) => byCanonical.get(c)));
-  const ignored = checkpoint.names().filter((n) => !used.has(n));
+  for (const p of qformerParamSpecs(spec))
+    tensors.set(p.name, await readParamTensor(checkpoint, byCanonical, p));
+  const ignored = unusedNames(checkpoint, byCanonical, tensors.keys());
   if (options.strict && ignored.length > 0) {
     throw new TensorError(
       'TENSOR_UNEXPECTED',
@@ -110,4 +90,56 @@ export async function loadQFormerTensors(
     );
   }
   return { spec, tensors, ignored };
+}
+
+/**
+ * Checkpoint name by canonical name, for every checkpoint tensor that `toCanonical` maps (identity
+ * by default). Shared by the Q-Former and vision loaders.
+ */
+export function canonicalIndex(
+  checkpoint: Checkpoint,
+  toCanonical: (name: string) => string | undefined = (n) => n,
+): Map<string, string> {
+  const byCanonical = new Map<string, string>();
+  for (const name of checkpoint.names()) {
+    const canonical = toCanonical(name);
+    if (canonical !== undefined) byCanonical.set(canonical, name);
+  }
+  return byCanonical;
+}
+
+/**
+ * Reads the tensor of one parameter as float32 (F16/BF16/F64 converted), after checking that the
+ * checkpoint has it with the expected shape.
+ * @throws TensorError `TENSOR_MISSING` or `TENSOR_SHAPE` naming it, with expected vs actual shape.
+ */
+export async function readParamTensor(
+  checkpoint: Checkpoint,
+  byCanonical: ReadonlyMap<string, string>,
+  p: ParamSpec,
+): Promise<HostTensor> {
+  const name = byCanonical.get(p.name);
+  if (name === undefined)
+    throw new TensorError(
+      'TENSOR_MISSING',
+      p.name,
+      'not found in the checkpoint',
+      fmtShape(p.shape),
+      'absent',
+    );
+  const actual = checkpoint.info(name)?.shape ?? [];
+  if (actual.length !== p.shape.length || actual.some((d, i) => d !== p.shape[i])) {
+    throw new TensorError('TENSOR_SHAPE', name, 'wrong shape', fmtShape(p.shape), fmtShape(actual));
+  }
+  return checkpoint.read(name, { float32: true });
+}
+
+/** Checkpoint names whose canonical name is not in `used`, in checkpoint order. */
+export function unusedNames(
+  checkpoint: Checkpoint,
+  byCanonical: ReadonlyMap<string, string>,
+  used: Iterable<string>,
+): string[] {
+  const usedNames = new Set([...used].map((c) => byCanonical.get(c)));
+  return checkpoint.names().filter((n) => !usedNames.has(n));
 }

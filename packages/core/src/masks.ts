@@ -24,9 +24,11 @@ export function paddingMask<T>(ops: Ops<T>, keep: T, fill: number): T {
   return ops.mul(ops.sub(ops.scalar(1), k), ops.scalar(fill));
 }
 
-/** A keep matrix [B, L, L] (1 = attend) -> additive mask [B, 1, L, L] in the graph. */
+/** A keep matrix [B, L, M] (1 = attend) -> additive mask [B, 1, L, M] in the graph. */
 export function additiveMask<T>(ops: Ops<T>, keep: T, fill = SELF_ATTENTION_FILL): T {
-  const k = ops.reshape(ops.toFloat(keep), [0, 1, 0, 0]); // [B, 1, L, L]
+  // [B, L, M] -> [B, L, 1, M] -> [B, 1, L, M]: a reshape alone cannot insert the head axis at 1
+  // while L and M stay dynamic (`0` copies the input dim at the same position).
+  const k = ops.transpose(ops.reshape(ops.toFloat(keep), [0, 0, 1, -1]), [0, 2, 1, 3]);
   return ops.mul(ops.sub(ops.scalar(1), k), ops.scalar(fill));
 }
 
@@ -87,4 +89,29 @@ export function stage1Keep(
     }
   }
   return { dtype: 'F32', shape: [b, l, l], data: out };
+}
+
+/**
+ * The text rows of the `multimodal-causal` pattern, for an ITG pass that reads the queries' keys and
+ * values from an earlier query pass (see `QFormerPassInputs.pastQuery`): text token t may attend to
+ * every query and to the non-pad text tokens 0..t (LAVIS: causal mask with a ones prefix, times
+ * `cat(ones(Q), attention_mask)`).
+ * @param queryLength Q
+ * @param textMask [B, T] padding mask of the text (1 = real token)
+ * @returns F32 [B, T, Q + T] (1 = attend); turn it into an additive mask with {@link additiveMask}
+ */
+export function itgTextKeep(queryLength: number, textMask: HostTensor): HostTensor<'F32'> {
+  const { b, t, m } = textKeepRows(textMask);
+  const q = queryLength;
+  const l = q + t;
+  const out = new Float32Array(b * t * l);
+  for (let bi = 0; bi < b; bi++) {
+    for (let i = 0; i < t; i++) {
+      for (let j = 0; j < l; j++) {
+        const keep = j < q ? 1 : j - q <= i ? (m[bi * t + (j - q)] ?? 0) : 0;
+        out[(bi * t + i) * l + j] = keep;
+      }
+    }
+  }
+  return { dtype: 'F32', shape: [b, t, l], data: out };
 }

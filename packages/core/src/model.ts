@@ -1,4 +1,4 @@
-import { type Checkpoint, type HostTensor, QfError } from '@qf/io';
+import { type Checkpoint, type HostTensor, QfError, TensorError } from '@qf/io';
 import type { Backend } from './backend.js';
 import { type QFormerGraphOptions, graphKey, qformerGraph } from './graph.js';
 import { validateQFormerInputs } from './inputs.js';
@@ -158,6 +158,9 @@ export class QFormerModel<T> {
         'this checkpoint has no retrieval heads (itm_head, vision/text projections)',
       );
     }
+    // both sides are required here (run() alone would take either as a one-sided pass)
+    if (!imageEmbeds) throw new TensorError('TENSOR_MISSING', 'image_embeds', 'scoring needs image_embeds');
+    if (!inputIds) throw new TensorError('TENSOR_MISSING', 'input_ids', 'scoring needs input_ids');
     const withText = withOptional(
       { image_embeds: imageEmbeds, input_ids: inputIds },
       'attention_mask',

@@ -17,8 +17,18 @@ export interface QFormerModelSpec {
   readonly languageProjection?: { readonly outFeatures: number } | undefined;
 }
 
-/** What a parameter is, for init. */
-export type ParamKind = 'linear.weight' | 'bias' | 'norm.weight' | 'norm.bias' | 'embedding' | 'query_tokens';
+/**
+ * What a parameter is, for init. `conv.weight` is a convolution kernel [out, in, kh, kw] (fan-in
+ * `in * kh * kw`), e.g. the vision tower's patch embedding.
+ */
+export type ParamKind =
+  | 'linear.weight'
+  | 'conv.weight'
+  | 'bias'
+  | 'norm.weight'
+  | 'norm.bias'
+  | 'embedding'
+  | 'query_tokens';
 
 /** One parameter: canonical name, shape, kind. */
 export interface ParamSpec {

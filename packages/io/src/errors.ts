@@ -63,6 +63,57 @@ export class TensorError extends QfError {
   }
 }
 
+/**
+ * A short, compact-JSON-like preview of any value for error messages, at most `max` characters
+ * (longer ones end in `...`). Safe on anything a stranger's file can hold: it walks at most `max`
+ * characters' worth of the value and a few levels deep, so a deeply nested or huge JSON value (or a
+ * BigInt, a cycle, a symbol) never throws, overflows the stack or builds a large string.
+ */
+export function previewValue(v: unknown, max = 60): string {
+  let out = '';
+  const full = () => out.length > max;
+  const walk = (x: unknown, depth: number): void => {
+    if (full()) return;
+    if (typeof x === 'string') {
+      out += JSON.stringify(x.length > max ? x.slice(0, max + 1) : x);
+    } else if (typeof x === 'number') {
+      out += Number.isFinite(x) ? JSON.stringify(x) : String(x);
+    } else if (typeof x === 'bigint') {
+      out += `${x}n`;
+    } else if (x === null || typeof x === 'boolean' || x === undefined) {
+      out += String(x);
+    } else if (typeof x !== 'object') {
+      out += `<${typeof x}>`;
+    } else if (depth >= 8) {
+      out += Array.isArray(x) ? '[...]' : '{...}';
+    } else if (Array.isArray(x)) {
+      out += '[';
+      for (let i = 0; i < x.length && !full(); i++) {
+        if (i > 0) out += ',';
+        walk(x[i], depth + 1);
+      }
+      out += ']';
+    } else {
+      out += '{';
+      let first = true;
+      for (const k in x) {
+        if (full()) break;
+        if (!Object.hasOwn(x, k)) continue;
+        out += `${first ? '' : ','}${JSON.stringify(k.length > max ? k.slice(0, max + 1) : k)}:`;
+        first = false;
+        walk((x as Record<string, unknown>)[k], depth + 1);
+      }
+      out += '}';
+    }
+  };
+  try {
+    walk(v, 0);
+  } catch {
+    out += '<unprintable>'; // e.g. a throwing getter on a caller's object
+  }
+  return out.length > max ? `${out.slice(0, Math.max(0, max - 3))}...` : out;
+}
+
 /** Formats a shape like `[2, 17, 48]` for error messages. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;

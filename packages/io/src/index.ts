@@ -105,3 +105,5 @@ export {
   mapCheckpointNames,
   toCanonicalName,
 } from './names/layouts.js';
+export { type DecodedImage, ImageError, interleavedToRgb } from './image/types.js';
+export { decodeImageBlob } from './image/blob.js';

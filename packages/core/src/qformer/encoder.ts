@@ -17,6 +17,14 @@ export interface QFormerPassInputs<T> {
   readonly image?: ImageContext<T> | undefined;
   /** Number of query rows; required when `queries` is given. */
   readonly queryLength?: number;
+  /**
+   * Text-only pass that continues a query pass (LAVIS ITG with `past_key_values`): for each layer i,
+   * the hidden states [B, Q, H] that entered layer i in the query pass, i.e. `hiddenStates[i]` of
+   * that pass (`hiddenStates.slice(0, numLayers)`). Text row t then attends over the queries' keys
+   * and values and the text's own; `selfMask` must then be broadcastable to [B, heads, T, Q + T]
+   * (see `itgTextKeep`). Not allowed with `queries`.
+   */
+  readonly pastQuery?: readonly T[] | undefined;
 }
 
 /** Outputs of one Q-Former pass. */
@@ -44,12 +52,22 @@ export function qformerEncoder<T>(
   };
   if (inputs.queries && rows.queryLength <= 0)
     throw new QfError('MODEL_USAGE', 'qformerEncoder: queryLength is required with queries');
+  const past = inputs.pastQuery;
+  if (past !== undefined) {
+    if (inputs.queries !== undefined || inputs.text === undefined)
+      throw new QfError('MODEL_USAGE', 'qformerEncoder: pastQuery needs a text-only pass (text, no queries)');
+    if (past.length !== cfg.numHiddenLayers)
+      throw new QfError(
+        'MODEL_USAGE',
+        `qformerEncoder: pastQuery has ${past.length} entries, expected one per layer (${cfg.numHiddenLayers})`,
+      );
+  }
   let h = concatInputs(ops, inputs.queries, inputs.text); // [B, L, H]
   h = ops.layerNorm(h, params.get('qformer.layernorm.weight'), params.get('qformer.layernorm.bias'), s.eps);
   const hiddenStates = [h];
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const layerParams = scoped(params, `qformer.encoder.layer.${i}.`);
-    h = qformerLayer(ops, cfg, s, layerParams, i, h, inputs.selfMask, rows, inputs.image);
+    h = qformerLayer(ops, cfg, s, layerParams, i, h, inputs.selfMask, rows, inputs.image, past?.[i]);
     hiddenStates.push(h);
   }
   return { lastHiddenState: h, hiddenStates };

@@ -51,7 +51,12 @@ export function feedForward<T>(
  * text rows the text FFN.
  * @param params scoped to `qformer.encoder.layer.{i}.`
  * @param x [B, L, H] with L = queryLength (+ T when hasText)
- * @param selfMask additive mask broadcastable to [B, heads, L, L], or undefined
+ * @param selfMask additive mask broadcastable to [B, heads, L, L], or undefined; with `pastQuery`,
+ *   broadcastable to [B, heads, L, P + L]
+ * @param pastQuery only for a text-only pass (`queryLength` 0): the hidden states [B, P, H] that
+ *   entered this layer in an earlier query pass. The text rows' self-attention then reads keys and
+ *   values of `[pastQuery ; x]` (LAVIS's ITG call with the query pass's `past_key_values`: the
+ *   queries' keys/values are those of the query pass, the query rows are not recomputed).
  * @returns [B, L, H]
  */
 export function qformerLayer<T>(
@@ -64,8 +69,15 @@ export function qformerLayer<T>(
   selfMask: T | undefined,
   rows: RowLayout,
   image: ImageContext<T> | undefined,
+  pastQuery?: T | undefined,
 ): T {
-  const attended = attentionBlock(ops, scoped(params, 'attention.'), s, x, x, selfMask); // [B, L, H]
+  if (pastQuery !== undefined && rows.queryLength !== 0)
+    throw new QfError(
+      'MODEL_USAGE',
+      `Q-Former layer ${layerIndex}: past query states are only for a text-only pass (got ${rows.queryLength} query rows)`,
+    );
+  const kv = pastQuery === undefined ? x : ops.concat([pastQuery, x], 1); // [B, P + L, H]
+  const attended = attentionBlock(ops, scoped(params, 'attention.'), s, x, kv, selfMask); // [B, L, H]
   if (rows.queryLength === 0) return feedForward(ops, params, s, 'text', attended);
 
   let queries = rows.hasText ? ops.slice(attended, 1, 0, rows.queryLength) : attended; // [B, Q, H]

@@ -1,4 +1,4 @@
-import { SafetensorsError } from '../errors.js';
+import { SafetensorsError, previewValue } from '../errors.js';
 
 /** A parsed and validated `model.safetensors.index.json`. */
 export interface ShardIndex {
@@ -49,7 +49,7 @@ export function parseShardIndex(json: unknown): ShardIndex {
     throw new SafetensorsError(
       'SAFETENSORS_INDEX_NO_WEIGHT_MAP',
       `index field "weight_map": expected an object of tensor name -> shard file, got ${
-        map === undefined ? 'nothing' : JSON.stringify(map)?.slice(0, 60)
+        map === undefined ? 'nothing' : previewValue(map, 60)
       }`,
     );
   }
@@ -59,7 +59,7 @@ export function parseShardIndex(json: unknown): ShardIndex {
     if (typeof file !== 'string' || !isSafeShardName(file)) {
       throw new SafetensorsError(
         'SAFETENSORS_INDEX_BAD_ENTRY',
-        `index entry "weight_map.${name}": expected a relative shard file name, got ${JSON.stringify(file)}`,
+        `index entry "weight_map.${name}": expected a relative shard file name, got ${previewValue(file, 80)}`,
       );
     }
     weightMap.set(name, file);

@@ -2,16 +2,14 @@
  * Typed field readers for HF config JSON. Every failure is a ConfigError naming the field in HF
  * spelling (with its section, e.g. `qformer_config.hidden_size`) and giving expected vs actual.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, previewValue } from '../errors.js';
 
 /** Largest integer accepted for a size/count field (int32 range). */
 export const MAX_CONFIG_INT = 2 ** 31 - 1;
 
 /** Short printable form of a JSON value for error messages. */
 export function showValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return v === undefined ? 'nothing' : previewValue(v, 60);
 }
 
 /** True for a non-null, non-array object. */
@@ -47,9 +45,12 @@ export class FieldReader {
     throw new ConfigError(this.path(key), message);
   }
 
-  /** Whether the section sets `key` (to anything, even null). */
+  /**
+   * Whether the section sets `key` (to anything, even null). A key holding `undefined` (possible in
+   * a JS object, never in JSON) counts as absent, as `JSON.stringify` would drop it.
+   */
   has(key: string): boolean {
-    return Object.hasOwn(this.obj, key);
+    return Object.hasOwn(this.obj, key) && this.obj[key] !== undefined;
   }
 
   private raw(key: string): unknown {

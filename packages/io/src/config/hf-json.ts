@@ -89,7 +89,11 @@ const FLOAT_MARK = '\u0000float:';
 export function stringifyHfConfig(config: Record<string, unknown>): string {
   const text = JSON.stringify(
     config,
-    (key, value) => (HF_FLOAT_KEYS.has(key) && Number.isInteger(value) ? `${FLOAT_MARK}${value}` : value),
+    (key, value) =>
+      // only plain digits get `.0`; a large integer JSON writes with an exponent (1e+21) is a float already
+      HF_FLOAT_KEYS.has(key) && Number.isInteger(value) && /^-?\d+$/.test(String(value))
+        ? `${FLOAT_MARK}${value}`
+        : value,
     2,
   );
   return `${text.replace(/"\\u0000float:(-?\d+)"/g, '$1.0')}\n`;

@@ -51,7 +51,8 @@ export function parseTextConfig(json: unknown, prefix = 'text_config'): TextConf
   const obj = requireObject(json, prefix);
   const r: FieldReader = new FieldReader(obj, prefix);
   const modelType = r.string('model_type', 'opt');
-  const known = HIDDEN_SIZE_DEFAULTS[modelType];
+  // Own keys only: a model_type such as "constructor" or "__proto__" must not hit Object.prototype.
+  const known = Object.hasOwn(HIDDEN_SIZE_DEFAULTS, modelType) ? HIDDEN_SIZE_DEFAULTS[modelType] : undefined;
   let hiddenSize: number | undefined;
   for (const key of ['hidden_size', 'd_model', 'n_embd']) {
     if (r.has(key)) {
@@ -84,6 +85,9 @@ export function isDecoderOnlyLm(modelType: string | undefined, declared: boolean
 /** The HF JSON of a text config: `raw` with `model_type` and the hidden size written back. */
 export function textConfigToJson(c: TextConfig): Record<string, unknown> {
   const key =
-    'd_model' in c.raw || HIDDEN_SIZE_DEFAULTS[c.modelType]?.key === 'd_model' ? 'd_model' : 'hidden_size';
+    Object.hasOwn(c.raw, 'd_model') ||
+    (Object.hasOwn(HIDDEN_SIZE_DEFAULTS, c.modelType) && HIDDEN_SIZE_DEFAULTS[c.modelType]?.key === 'd_model')
+      ? 'd_model'
+      : 'hidden_size';
   return { ...c.raw, model_type: c.modelType, [key]: c.hiddenSize };
 }

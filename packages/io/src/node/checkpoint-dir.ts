@@ -55,12 +55,33 @@ export interface CheckpointDir {
 }
 
 /**
+ * The commit journal of `writeCheckpointDir`: a complete version moved in by one atomic rename, whose
+ * files are then put in place. While it exists, it is the checkpoint.
+ */
+export const PENDING_COMMIT_DIR = '.qf-commit';
+
+/**
  * Opens an HF model directory: parses `config.json` and opens `model.safetensors`, or else the shards
  * of `model.safetensors.index.json`. Throws CheckpointError `CHECKPOINT_NO_CONFIG`,
- * `CHECKPOINT_BAD_CONFIG` or `CHECKPOINT_NO_WEIGHTS` naming the directory.
+ * `CHECKPOINT_BAD_CONFIG` or `CHECKPOINT_NO_WEIGHTS` naming the directory. When a `writeCheckpointDir`
+ * was interrupted after its commit point, the committed version is read from its journal
+ * (`.qf-commit/`), so a reader always sees one complete version.
  */
 export async function openCheckpointDir(dir: string): Promise<CheckpointDir> {
   const abs = resolve(dir);
+  const pending = join(abs, PENDING_COMMIT_DIR);
+  if (await isFile(join(pending, 'config.json'))) {
+    try {
+      return { ...(await openModelFiles(pending)), dir: abs };
+    } catch (err) {
+      // A concurrent writer may have finished the commit (files in place, journal removed) meanwhile.
+      if (await isFile(join(pending, 'config.json'))) throw err;
+    }
+  }
+  return { ...(await openModelFiles(abs)), dir: abs };
+}
+
+async function openModelFiles(abs: string): Promise<Omit<CheckpointDir, 'dir'>> {
   const configPath = join(abs, 'config.json');
   if (!(await isFile(configPath))) {
     throw new CheckpointError('CHECKPOINT_NO_CONFIG', `${abs}: no config.json in the checkpoint directory`);
@@ -88,5 +109,5 @@ export async function openCheckpointDir(dir: string): Promise<CheckpointDir> {
       `${abs}: neither model.safetensors nor model.safetensors.index.json in the checkpoint directory`,
     );
   }
-  return { config, checkpoint, dir: abs };
+  return { config, checkpoint };
 }

@@ -12,3 +12,4 @@ export {
   openSafetensors,
   openShardedSafetensors,
 } from './checkpoint-dir.js';
+export { type DecodeImageOptions, decodeImage, decodeImageFile } from './image.js';

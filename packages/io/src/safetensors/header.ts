@@ -7,7 +7,7 @@
  * section exactly: no overlap, no gap, nothing after the last one.
  */
 import { DTYPE_BYTES, DTYPES, type DType, isDType } from '../dtypes.js';
-import { SafetensorsError } from '../errors.js';
+import { SafetensorsError, previewValue } from '../errors.js';
 
 /** Largest accepted header, in bytes (the Rust crate's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -43,8 +43,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  return previewValue(v, 80);
 }
 
 /**
@@ -93,8 +92,12 @@ function parseMetadata(value: unknown): Record<string, string> {
   return out;
 }
 
+/**
+ * Element count of a shape, or undefined when the running product passes 2^53 before a zero
+ * dimension ends it (like the Rust crate's checked product): such a shape has no exact count, and
+ * `numel` would give NaN for it (`Infinity * 0`).
+ */
 function elementCount(shape: readonly number[]): number | undefined {
-  if (shape.includes(0)) return 0;
   let n = 1;
   for (const d of shape) {
     n *= d;
