@@ -181,7 +181,9 @@ const cases: Case[] = [
   {
     what: 'run: NaN in F16 image_embeds',
     call: (m) =>
-      m.run({ image_embeds: { dtype: 'F16', shape: [1, 1, ENC], data: Uint16Array.of(0x3c00, 0x7e00, 0, 0, 0, 0) } }),
+      m.run({
+        image_embeds: { dtype: 'F16', shape: [1, 1, ENC], data: Uint16Array.of(0x3c00, 0x7e00, 0, 0, 0, 0) },
+      }),
     code: 'TENSOR_VALUE',
     tensor: 'image_embeds',
     expected: 'finite numbers',
@@ -190,7 +192,9 @@ const cases: Case[] = [
   {
     what: 'run: Inf in BF16 image_embeds',
     call: (m) =>
-      m.run({ image_embeds: { dtype: 'BF16', shape: [1, 1, ENC], data: Uint16Array.of(0, 0, 0, 0, 0, 0x7f80) } }),
+      m.run({
+        image_embeds: { dtype: 'BF16', shape: [1, 1, ENC], data: Uint16Array.of(0, 0, 0, 0, 0, 0x7f80) },
+      }),
     code: 'TENSOR_VALUE',
     tensor: 'image_embeds',
     expected: 'finite numbers',
@@ -240,7 +244,8 @@ const cases: Case[] = [
   },
   {
     what: 'run: a token id equal to vocab_size',
-    call: (m) => m.run({ input_ids: { dtype: 'I64', shape: [1, 3], data: BigInt64Array.of(1n, 2n, BigInt(VOCAB)) } }),
+    call: (m) =>
+      m.run({ input_ids: { dtype: 'I64', shape: [1, 3], data: BigInt64Array.of(1n, 2n, BigInt(VOCAB)) } }),
     code: 'TENSOR_VALUE',
     tensor: 'input_ids',
     expected: `0..${VOCAB - 1}`,
@@ -291,7 +296,13 @@ const cases: Case[] = [
   {
     what: 'run: data of another dtype than declared',
     call: (m) =>
-      m.run({ image_embeds: { dtype: 'F32', shape: [1, 1, ENC], data: new Int32Array(ENC) } as unknown as HostTensor }),
+      m.run({
+        image_embeds: {
+          dtype: 'F32',
+          shape: [1, 1, ENC],
+          data: new Int32Array(ENC),
+        } as unknown as HostTensor,
+      }),
     code: 'TENSOR_DTYPE',
     tensor: 'image_embeds',
     expected: 'Float32Array',
@@ -307,7 +318,8 @@ const cases: Case[] = [
   },
   {
     what: 'run: an unknown dtype',
-    call: (m) => m.run({ image_embeds: { dtype: 'F8', shape: [1], data: new Uint8Array(1) } as unknown as HostTensor }),
+    call: (m) =>
+      m.run({ image_embeds: { dtype: 'F8', shape: [1], data: new Uint8Array(1) } as unknown as HostTensor }),
     code: 'TENSOR_DTYPE',
     tensor: 'image_embeds',
     expected: 'F32|F16|BF16|F64|I64|I32|I16|I8|U8|BOOL',
@@ -476,7 +488,11 @@ describe('bad input at every public entry of QFormerModel', () => {
   let model: QFormerModel<tf.Tensor>;
   beforeAll(async () => {
     const spec = makeSpec();
-    model = Model.fromTensors(await createTfjsBackend('cpu'), spec, initParams(qformerParamSpecs(spec), { seed: 1 }));
+    model = Model.fromTensors(
+      await createTfjsBackend('cpu'),
+      spec,
+      initParams(qformerParamSpecs(spec), { seed: 1 }),
+    );
   });
   afterAll(() => model.dispose());
 

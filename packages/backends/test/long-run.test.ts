@@ -46,10 +46,11 @@ function sample(batch: number, resources: number): Sample {
 /**
  * Allowed growth after warm-up, derived from the warm-up sample: the larger of a floor and a
  * fraction of the warm-up value. After a full GC the heap of this loop is stable to about a
- * megabyte here; the floors leave room for V8's own late growth (optimized code, inline caches)
- * and the allocator keeping freed pages (RSS). A leak of `floor / batches` bytes per batch or more
- * fails: about 110 KB (heap, ArrayBuffers) and 430 KB (RSS) per batch at 150 batches, 17 KB and
- * 65 KB at 1000.
+ * megabyte (measured here on 2 cores: +0.6 MB heap and +2 MB RSS over 6000 tfjs-cpu batches, the
+ * growth flattening out, i.e. V8 warming up rather than a leak); the floors leave room for V8's own
+ * late growth (optimized code, inline caches) and the allocator keeping freed pages (RSS). A leak of
+ * `floor / batches` bytes per batch or more fails: about 110 KB (heap, ArrayBuffers) and 440 KB
+ * (RSS) per batch at 150 batches, 17 KB and 67 KB at 1000.
  */
 function allowedGrowth(warm: Sample): { heapUsed: number; arrayBuffers: number; rss: number } {
   return {
@@ -66,7 +67,9 @@ function violations(samples: Sample[]): string[] {
   if (process.env.QF_LONG_DEBUG) {
     const mb = (x: number) => (x / MB).toFixed(1);
     for (const s of samples)
-      console.log(`batch ${s.batch}: resources ${s.resources}, heap ${mb(s.heapUsed)} MB, arrayBuffers ${mb(s.arrayBuffers)} MB, rss ${mb(s.rss)} MB`);
+      console.log(
+        `batch ${s.batch}: resources ${s.resources}, heap ${mb(s.heapUsed)} MB, arrayBuffers ${mb(s.arrayBuffers)} MB, rss ${mb(s.rss)} MB`,
+      );
   }
   const bound = allowedGrowth(warm);
   const out: string[] = [];
@@ -110,7 +113,11 @@ function batchPool(enc: number, seed: number): Record<string, HostTensor>[] {
 }
 
 /** One batch: the entry points in turn, outputs dropped at once. */
-async function step(model: QFormerModel<unknown>, batch: Record<string, HostTensor>, i: number): Promise<number> {
+async function step(
+  model: QFormerModel<unknown>,
+  batch: Record<string, HostTensor>,
+  i: number,
+): Promise<number> {
   const img = batch['image_embeds']!;
   const ids = batch['input_ids']!;
   const mask = batch['attention_mask'];
@@ -131,7 +138,11 @@ async function step(model: QFormerModel<unknown>, batch: Record<string, HostTens
       break;
     default: {
       // one image against every text of the batch
-      const one: HostTensor = { ...img, shape: [1, ...img.shape.slice(1)], data: (img.data as Float32Array).subarray(0, img.data.length / img.shape[0]!) };
+      const one: HostTensor = {
+        ...img,
+        shape: [1, ...img.shape.slice(1)],
+        data: (img.data as Float32Array).subarray(0, img.data.length / img.shape[0]!),
+      };
       touched = (await model.rerank(one, ids, mask)).itm.data.length;
     }
   }
@@ -163,53 +174,74 @@ async function longRun(
 const TIMEOUT = 60_000 + BATCHES * 200;
 
 describe(`long inference runs (${BATCHES} batches)`, () => {
-  it('tfjs-cpu: tensor count exactly flat, heap / ArrayBuffers / RSS bounded', async () => {
-    const { spec, tensors } = drawRandomCase(3);
-    const backend = await createTfjsBackend('cpu');
-    const model = QFormerModel.fromTensors(backend, spec, tensors) as QFormerModel<unknown>;
-    try {
-      const samples = await longRun(model, () => tf.memory().numTensors, BATCHES);
-      expect(violations(samples)).toEqual([]);
-      // and exactly flat between samples too: the count after warm-up is the parameters only
-      expect(samples.every((s) => s.resources === samples[0]!.resources)).toBe(true);
-    } finally {
-      model.dispose();
-    }
-  }, TIMEOUT);
+  it(
+    'tfjs-cpu: tensor count exactly flat, heap / ArrayBuffers / RSS bounded',
+    async () => {
+      const { spec, tensors } = drawRandomCase(3);
+      const backend = await createTfjsBackend('cpu');
+      const model = QFormerModel.fromTensors(backend, spec, tensors) as QFormerModel<unknown>;
+      try {
+        const samples = await longRun(model, () => tf.memory().numTensors, BATCHES);
+        expect(violations(samples)).toEqual([]);
+        // and exactly flat between samples too: the count after warm-up is the parameters only
+        expect(samples.every((s) => s.resources === samples[0]!.resources)).toBe(true);
+      } finally {
+        model.dispose();
+      }
+    },
+    TIMEOUT,
+  );
 
-  it('onnx (onnxruntime-node): session count exactly flat, heap / ArrayBuffers / RSS bounded', async () => {
-    const { spec, tensors } = drawRandomCase(4);
-    const backend = createOnnxBackend({ ort, intraOpNumThreads: 1 });
-    const model = QFormerModel.fromTensors(backend as Backend<unknown>, spec, tensors);
-    try {
-      const samples = await longRun(model, () => backend.sessionCount, BATCHES);
-      expect(samples[0]!.resources).toBeGreaterThan(0);
-      expect(violations(samples)).toEqual([]);
-    } finally {
-      model.dispose();
-      await backend.dispose();
-    }
-  }, TIMEOUT);
+  it(
+    'onnx (onnxruntime-node): session count exactly flat, heap / ArrayBuffers / RSS bounded',
+    async () => {
+      const { spec, tensors } = drawRandomCase(4);
+      const backend = createOnnxBackend({ ort, intraOpNumThreads: 1 });
+      const model = QFormerModel.fromTensors(backend as Backend<unknown>, spec, tensors);
+      try {
+        const samples = await longRun(model, () => backend.sessionCount, BATCHES);
+        expect(samples[0]!.resources).toBeGreaterThan(0);
+        expect(violations(samples)).toEqual([]);
+      } finally {
+        model.dispose();
+        await backend.dispose();
+      }
+    },
+    TIMEOUT,
+  );
 
-  it('control: the same harness flags a leaked tensor per batch and 0.5 MB of retained memory per batch', async () => {
-    const { spec, tensors } = drawRandomCase(3);
-    const model = QFormerModel.fromTensors(await createTfjsBackend('cpu'), spec, tensors) as QFormerModel<unknown>;
-    const kept: tf.Tensor[] = [];
-    const retained: Float32Array[] = [];
-    try {
-      const batches = 60;
-      const samples = await longRun(model, () => tf.memory().numTensors, batches, (i) => {
-        kept.push(tf.scalar(i));
-        // 30 x 1 MB over the run: above the 16 MB floor of the heap/ArrayBuffer bound
-        if (i % 2 === 0) retained.push(new Float32Array(MB / 4));
-      });
-      const found = violations(samples);
-      expect(found.some((v) => /backend resources/.test(v))).toBe(true);
-      expect(found.some((v) => /arrayBuffers grew/.test(v))).toBe(true);
-    } finally {
-      for (const t of kept) t.dispose();
-      retained.length = 0;
-      model.dispose();
-    }
-  }, TIMEOUT);
+  it(
+    'control: the same harness flags a leaked tensor per batch and 0.5 MB of retained memory per batch',
+    async () => {
+      const { spec, tensors } = drawRandomCase(3);
+      const model = QFormerModel.fromTensors(
+        await createTfjsBackend('cpu'),
+        spec,
+        tensors,
+      ) as QFormerModel<unknown>;
+      const kept: tf.Tensor[] = [];
+      const retained: Float32Array[] = [];
+      try {
+        const batches = 60;
+        const samples = await longRun(
+          model,
+          () => tf.memory().numTensors,
+          batches,
+          (i) => {
+            kept.push(tf.scalar(i));
+            // 30 x 1 MB over the run: above the 16 MB floor of the heap/ArrayBuffer bound
+            if (i % 2 === 0) retained.push(new Float32Array(MB / 4));
+          },
+        );
+        const found = violations(samples);
+        expect(found.some((v) => /backend resources/.test(v))).toBe(true);
+        expect(found.some((v) => /arrayBuffers grew/.test(v))).toBe(true);
+      } finally {
+        for (const t of kept) t.dispose();
+        retained.length = 0;
+        model.dispose();
+      }
+    },
+    TIMEOUT,
+  );
 });

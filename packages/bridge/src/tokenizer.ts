@@ -77,7 +77,9 @@ export class TextTokenizer {
       throw new ConfigError('tokenizer.json', 'expected an HF tokenizers JSON object with a "model" field');
     }
     const config =
-      tokenizerConfig && typeof tokenizerConfig === 'object' ? (tokenizerConfig as Record<string, unknown>) : {};
+      tokenizerConfig && typeof tokenizerConfig === 'object'
+        ? (tokenizerConfig as Record<string, unknown>)
+        : {};
     let tok: Tokenizer;
     try {
       tok = new Tokenizer(tokenizerJson, config);
@@ -133,5 +135,8 @@ export function padRows(
     });
   });
   const shape = [rows.length, width];
-  return { input_ids: { dtype: 'I64', shape, data: ids }, attention_mask: { dtype: 'I64', shape, data: mask } };
+  return {
+    input_ids: { dtype: 'I64', shape, data: ids },
+    attention_mask: { dtype: 'I64', shape, data: mask },
+  };
 }

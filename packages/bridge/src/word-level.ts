@@ -25,7 +25,10 @@ export interface WordLevelFiles {
  * `vocab` lists tokens in id order (id = index). Special tokens are registered as added tokens so
  * `decode(..., { skipSpecialTokens: true })` drops them.
  */
-export function wordLevelTokenizerFiles(vocab: readonly string[], specials: WordLevelSpecials): WordLevelFiles {
+export function wordLevelTokenizerFiles(
+  vocab: readonly string[],
+  specials: WordLevelSpecials,
+): WordLevelFiles {
   const ids = new Map(vocab.map((t, i) => [t, i]));
   if (ids.size !== vocab.length) throw new Error('wordLevelTokenizerFiles: vocab has duplicate tokens');
   const idOf = (t: string): number => {

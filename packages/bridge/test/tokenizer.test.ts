@@ -14,7 +14,14 @@ function opt(): TextTokenizer {
 describe('TextTokenizer', () => {
   it('encodes words to ids, with BOS, lowercasing and unknown words', () => {
     const tok = opt();
-    expect(tok.encode('A small RED circle.')).toEqual([ID('</s>'), ID('a'), ID('small'), ID('red'), ID('circle'), ID('.')]);
+    expect(tok.encode('A small RED circle.')).toEqual([
+      ID('</s>'),
+      ID('a'),
+      ID('small'),
+      ID('red'),
+      ID('circle'),
+      ID('.'),
+    ]);
     expect(tok.encode('a green circle', false)).toEqual([ID('a'), ID('<unk>'), ID('circle')]);
   });
 
@@ -23,17 +30,34 @@ describe('TextTokenizer', () => {
     const right = tok.encodeBatch(['a circle', 'a small blue square']);
     expect(right.input_ids.shape).toEqual([2, 5]);
     expect([...right.input_ids.data].map(Number)).toEqual([
-      ID('</s>'), ID('a'), ID('circle'), ID('<pad>'), ID('<pad>'),
-      ID('</s>'), ID('a'), ID('small'), ID('blue'), ID('square'),
+      ID('</s>'),
+      ID('a'),
+      ID('circle'),
+      ID('<pad>'),
+      ID('<pad>'),
+      ID('</s>'),
+      ID('a'),
+      ID('small'),
+      ID('blue'),
+      ID('square'),
     ]);
     expect([...right.attention_mask.data].map(Number)).toEqual([1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
     const left = tok.encodeBatch(['a circle', 'a small blue square'], { paddingSide: 'left' });
-    expect([...left.input_ids.data].slice(0, 5).map(Number)).toEqual([ID('<pad>'), ID('<pad>'), ID('</s>'), ID('a'), ID('circle')]);
+    expect([...left.input_ids.data].slice(0, 5).map(Number)).toEqual([
+      ID('<pad>'),
+      ID('<pad>'),
+      ID('</s>'),
+      ID('a'),
+      ID('circle'),
+    ]);
     expect([...left.attention_mask.data].slice(0, 5).map(Number)).toEqual([0, 0, 1, 1, 1]);
   });
 
   it('truncates and pads to maxLength', () => {
-    const b = opt().encodeBatch(['a small red circle left of a blue square'], { maxLength: 4, padToMaxLength: true });
+    const b = opt().encodeBatch(['a small red circle left of a blue square'], {
+      maxLength: 4,
+      padToMaxLength: true,
+    });
     expect(b.input_ids.shape).toEqual([1, 4]);
     const c = opt().encodeBatch(['a'], { maxLength: 4, padToMaxLength: true });
     expect([...c.attention_mask.data].map(Number)).toEqual([1, 1, 0, 0]);

@@ -25,6 +25,14 @@ export {
   parseParts,
 } from './export-onnx.js';
 export { type RunCommandOptions, type RunResult, runCommand, runModel } from './run.js';
+export { BLIP2_RUN_INPUTS, type RunBlip2Options, asWritten, runBlip2 } from './run-blip2.js';
+export {
+  type CaptionCommandOptions,
+  type CaptionEntry,
+  type CaptionResult,
+  captionCommand,
+  captionImagesInDir,
+} from './caption.js';
 export {
   type CheckpointParts,
   type ConfigReport,

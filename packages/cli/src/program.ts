@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type CliBackendName, backendOption, threadsOption } from './backend.js';
+import { captionCommand } from './caption.js';
 import { demoCommand } from './demo.js';
 import { describeError } from './errors.js';
 import { exportOnnxCommand } from './export-onnx.js';
@@ -26,13 +27,16 @@ function examples(...lines: string[]): string {
 function addRun(program: Command, streams: CliStreams): void {
   program
     .command('run')
-    .summary('run the Q-Former of an HF model directory on inputs from a safetensors file')
+    .summary(
+      'run the Q-Former (or a whole BLIP-2 model) of an HF model directory on inputs from a safetensors file',
+    )
     .description(
       [
         'Run the Q-Former of an HF model directory on the named inputs of a safetensors file and write every output (F32) to --out, atomically.',
         'Backends: tfjs-cpu, tfjs-wasm (TensorFlow.js), onnx (the same model recorded as ONNX graphs and run by ONNX Runtime through onnxruntime-node; --threads sets its threads per operator).',
         'Inputs: image_embeds [B,N,E] (float), image_attention_mask [B,N] (optional), input_ids [B,T] (I64 or I32), attention_mask [B,T] (optional).',
         'Outputs, as far as the inputs and the checkpoint allow: query_output, image_feats, language_projection, text_output, text_feat, multimodal_output, itm_logits, itc_logits.',
+        "Whole BLIP-2 / InstructBLIP models: inputs pixel_values [B,3,S,S] (float), input_ids and attention_mask [B,T] (LM prompt), qformer_input_ids and qformer_attention_mask [B,Tq] (InstructBLIP, required there), labels [B,L] (optional), decoder_input_ids (T5, optional). Outputs: vision_output, query_output, language_projection, qformer_output (InstructBLIP), inputs_embeds, lm_attention_mask, logits, loss (with labels), encoder_last_hidden_state (T5); with --generate N also generated_ids (I64, HF generate's sequences).",
       ].join('\n\n'),
     )
     .argument('<model-dir>', 'HF model directory (config.json + model.safetensors or a sharded index)')
@@ -43,7 +47,12 @@ function addRun(program: Command, streams: CliStreams): void {
     .option('--strict', 'fail when the checkpoint holds tensors the Q-Former does not use')
     .option(
       '--hidden-states',
-      "also write every layer's hidden states ({query,text,multimodal}_hidden_states.<i>)",
+      "also write every layer's hidden states ({query,text,multimodal}_hidden_states.<i>; whole models: {vision,qformer}_hidden_states.<i>)",
+    )
+    .option(
+      '--generate <n>',
+      'whole BLIP-2 / InstructBLIP models: also generate n new tokens (greedy) and write generated_ids',
+      intOption(1, 4096),
     )
     .addHelpText(
       'after',
@@ -51,6 +60,7 @@ function addRun(program: Command, streams: CliStreams): void {
         'qf run ./blip2-model --inputs inputs.safetensors --out outputs.safetensors',
         'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o run.safetensors --backend tfjs-wasm',
         'qf run ./blip2-model -i inputs.safetensors -o outputs.safetensors --backend onnx --threads 4',
+        'qf run ./blip2-opt-model -i pixels.safetensors -o out.safetensors --generate 20',
       ),
     )
     .action(
@@ -63,9 +73,61 @@ function addRun(program: Command, streams: CliStreams): void {
           threads?: number;
           strict?: boolean;
           hiddenStates?: boolean;
+          generate?: number;
         },
       ) => {
         await runCommand(modelDir, opts, streams);
+      },
+    );
+}
+
+function addCaption(program: Command, streams: CliStreams): void {
+  program
+    .command('caption')
+    .summary('caption images with a whole BLIP-2 / InstructBLIP model directory')
+    .description(
+      [
+        'Caption (or, with --prompt, answer about) images with a whole HF BLIP-2 (Blip2ForConditionalGeneration) or InstructBLIP model directory: config.json, weights (model.safetensors or shards) and the tokenizer (tokenizer.json; InstructBLIP also qformer_tokenizer/tokenizer.json).',
+        'Images (PNG, JPEG, WebP...) are decoded to RGB and preprocessed as BlipImageProcessor does (bicubic resize to image_size, CLIP mean/std), then captioned in one batch: greedy search, or beam search with --beams. Prints one caption per image, in order (--json: a JSON array of {image, caption, ids}, ids being the generate output row). Timings go to stderr.',
+        'InstructBLIP needs --prompt: it is both the LM prompt and the Q-Former instruction.',
+      ].join('\n\n'),
+    )
+    .argument('<model-dir>', 'HF model directory of a whole BLIP-2 / InstructBLIP model with its tokenizer')
+    .argument('<image...>', 'image files (PNG, JPEG, ...)')
+    .option('--prompt <text>', 'LM prompt for every image, e.g. "Question: what is shown? Answer:"')
+    .addOption(backendOption())
+    .addOption(threadsOption(intOption(1, 1024)))
+    .option('--beams <n>', 'beam search width (default 1: greedy)', intOption(1, 64))
+    .option(
+      '--max-new-tokens <n>',
+      'most new tokens per caption (default: as HF generate)',
+      intOption(1, 4096),
+    )
+    .option('--json', 'print a JSON array of {image, caption, ids}')
+    .option('--strict', 'fail when the checkpoint holds tensors the model does not use')
+    .addHelpText(
+      'after',
+      examples(
+        'qf caption ./blip2-opt-2.7b photo.jpg',
+        'qf caption ./blip2-flan-t5-xl a.png b.png --prompt "Question: what colour is it? Answer:" --beams 3',
+        'qf caption ./instructblip-flan-t5 photo.jpg --prompt "Describe the image in detail." --json',
+      ),
+    )
+    .action(
+      async (
+        modelDir: string,
+        images: string[],
+        opts: {
+          prompt?: string;
+          backend: CliBackendName;
+          threads?: number;
+          beams?: number;
+          maxNewTokens?: number;
+          json?: boolean;
+          strict?: boolean;
+        },
+      ) => {
+        await captionCommand(modelDir, images, opts, streams);
       },
     );
 }
@@ -138,7 +200,7 @@ function collectParts(value: string, previous: string[] | undefined): string[] {
 function addExportOnnx(program: Command, streams: CliStreams): void {
   program
     .command('export-onnx')
-    .summary('export the Q-Former as ONNX files (query, text, multimodal, full, rerank parts)')
+    .summary('export the Q-Former, or a whole BLIP-2 / InstructBLIP model, as ONNX files')
     .description(
       [
         'Export the Q-Former of an HF model directory (HF BLIP-2, InstructBLIP or LAVIS names) as ONNX files (opset 17, dynamic axes batch, num_image_tokens, text_length; num_texts for rerank) that any ONNX Runtime can load, plus a manifest (qformer_onnx.json) listing every input and output with its dtype and dims.',
@@ -160,14 +222,32 @@ function addExportOnnx(program: Command, streams: CliStreams): void {
           'where the checkpoint has them; text parts need the Q-Former text path,',
           'rerank also the retrieval heads (itm_head).',
         ].join('\n'),
+        [
+          'Whole BLIP-2 / InstructBLIP model directories (vision tower + Q-Former + OPT or T5 LM),',
+          'with --part naming any of these (files blip2_<part>.onnx + manifest.json):',
+          '  vision             pixel_values [batch, 3, S, S] -> vision_output',
+          '  qformer_projector  image_embeds (+ InstructBLIP qformer_input_ids, qformer_attention_mask)',
+          '                     -> query_output, language_projection (the soft prompt)',
+          '  lm                 OPT: lm_prefill (soft_prompt, lm_input_ids, lm_attention_mask,',
+          '                     position_ids -> logits, present_key/value.{i}) and lm_step',
+          '                     (one token + past_key/value.{i} -> logits, present);',
+          '                     T5: t5_encoder (-> encoder_last_hidden_state, cross.{i}.key/value),',
+          '                     t5_decoder_first, t5_decoder_step (past/present.{i}.key/value)',
+          '  all                every part above',
+          'Greedy/beam generation runs from these files on onnxruntime-node (openBlip2Onnx in',
+          '@qf/backends/onnx/node). Without --part such a directory exports its Q-Former (query).',
+        ].join('\n'),
         'Files are staged in a temporary directory next to --out and renamed into place, so a failed export leaves nothing behind. Needs no ONNX Runtime.',
       ].join('\n\n'),
     )
     .argument('<model-dir>', 'HF model directory (config.json + model.safetensors or a sharded index)')
-    .requiredOption('-o, --out <dir>', 'directory to write qformer_<part>.onnx and qformer_onnx.json to')
+    .requiredOption(
+      '-o, --out <dir>',
+      'directory to write qformer_<part>.onnx and qformer_onnx.json (whole model: blip2_<part>.onnx and manifest.json) to',
+    )
     .option(
       '-p, --part <name...>',
-      'part(s) to export: query, text, multimodal, full, rerank (repeat or comma-separate)',
+      'part(s) to export: query, text, multimodal, full, rerank; or, for a whole BLIP-2 / InstructBLIP directory, vision, qformer_projector, lm, all (repeat or comma-separate)',
       collectParts,
     )
     .option(
@@ -188,6 +268,7 @@ function addExportOnnx(program: Command, streams: CliStreams): void {
         'qf export-onnx ./blip2-model --out ./onnx --part query text --fp16',
         'qf export-onnx ./blip2-model --out ./onnx-int8 --part query --int8 --external-data',
         'qf export-onnx ./blip2-model --out ./onnx-rerank --part rerank',
+        'qf export-onnx ./blip2-opt-model --out ./blip2-onnx --part all --fp16',
       ),
     )
     .action(
@@ -214,7 +295,9 @@ function addExportOnnx(program: Command, streams: CliStreams): void {
  */
 export function buildProgram(streams: CliStreams = processStreams()): Command {
   const program = new Command('qf')
-    .description('Run, inspect, demo and export (ONNX) BLIP-2 Q-Formers (qformer-ts).')
+    .description(
+      'Run, inspect, demo and export (ONNX) BLIP-2 Q-Formers, and caption images with whole BLIP-2 / InstructBLIP models (qformer-ts).',
+    )
     .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => streams.out(s), writeErr: (s) => streams.err(s) })
@@ -225,10 +308,12 @@ export function buildProgram(streams: CliStreams = processStreams()): Command {
         'qf demo',
         'qf inspect ./qf-demo-out/model',
         'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o out.safetensors',
+        'qf caption ./blip2-opt-model photo.jpg',
         'qf export-onnx ./qf-demo-out/model --out ./qf-demo-out/onnx',
       ),
     );
   addRun(program, streams);
+  addCaption(program, streams);
   addInspect(program, streams);
   addDemo(program, streams);
   addExportOnnx(program, streams);

@@ -14,6 +14,8 @@ import {
 import { fmtMs, fmtShape, table } from './format.js';
 import { requireDirectory, requireFile } from './paths.js';
 import type { CliStreams } from './streams.js';
+import { CliError } from './errors.js';
+import { asWritten, runBlip2 } from './run-blip2.js';
 import { asF32, readSafetensorsFile } from './tensors.js';
 import { VERSION } from './version.js';
 
@@ -30,13 +32,21 @@ export interface RunCommandOptions {
   readonly strict?: boolean;
   /** Also write every layer's hidden states. */
   readonly hiddenStates?: boolean;
+  /**
+   * Whole BLIP-2 / InstructBLIP models (inputs with `pixel_values`): also generate this many new
+   * tokens and write `generated_ids`.
+   */
+  readonly generate?: number | undefined;
 }
 
 /** What `qf run` did. */
 export interface RunResult {
   readonly outPath: string;
-  readonly outputs: Record<string, HostTensor<'F32'>>;
-  /** Checkpoint tensors the Q-Former did not load. */
+  /** Every output: F32, except token ids and masks of a whole model (I64). */
+  readonly outputs: Record<string, HostTensor<'F32' | 'I64'>>;
+  /** What ran: the Q-Former (`image_embeds` / `input_ids` inputs) or a whole model (`pixel_values`). */
+  readonly model: 'qformer' | 'blip2';
+  /** Checkpoint tensors the model did not load. */
   readonly ignored: readonly string[];
   readonly loadMs: number;
   readonly runMs: number;
@@ -61,7 +71,8 @@ async function loadAndRun<T>(
 
 /**
  * `qf run`: loads the Q-Former of an HF model directory, runs it on the named inputs of a safetensors
- * file and writes every output (F32) to `out` atomically. Nothing is written when anything fails.
+ * file and writes every output (F32) to `out` atomically. Inputs with `pixel_values` run the whole
+ * BLIP-2 / InstructBLIP model instead (see `runBlip2`). Nothing is written when anything fails.
  */
 export async function runModel(modelDir: string, options: RunCommandOptions): Promise<RunResult> {
   const dir = await requireDirectory(modelDir, 'model directory');
@@ -70,22 +81,32 @@ export async function runModel(modelDir: string, options: RunCommandOptions): Pr
   const backendName = options.backend ?? 'tfjs-cpu';
   checkThreads(backendName, options.threads);
   const { tensors: inputs } = await readSafetensorsFile(inputsPath);
+  const whole = 'pixel_values' in inputs;
+  if (!whole && options.generate !== undefined)
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      '--generate needs a whole BLIP-2 / InstructBLIP model run: give pixel_values in --inputs',
+    );
   const backend = await openBackend(backendName, { threads: options.threads });
   let ran: Awaited<ReturnType<typeof loadAndRun>>;
   try {
-    ran = await loadAndRun<unknown>(backend, dir, inputs, options);
+    ran = whole
+      ? await runBlip2<unknown>(backend, dir, inputs, options)
+      : await loadAndRun<unknown>(backend, dir, inputs, options);
   } finally {
     await closeBackend(backend);
   }
   const { raw, ignored, loadMs, runMs } = ran;
-  const outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, asF32(v)]));
+  const outputs = Object.fromEntries(
+    Object.entries(raw).map(([k, v]) => [k, whole ? asWritten(v) : asF32(v)]),
+  );
   await mkdir(dirname(outPath), { recursive: true });
   await writeSafetensorsFile(outPath, outputs, {
     format: 'pt',
     producer: `@qf/cli ${VERSION} qf run`,
     backend: backendName,
   });
-  return { outPath, outputs, ignored, loadMs, runMs };
+  return { outPath, outputs, model: whole ? 'blip2' : 'qformer', ignored, loadMs, runMs };
 }
 
 function backendLabel(options: RunCommandOptions): string {
@@ -104,7 +125,7 @@ export async function runCommand(
   const result = await runModel(modelDir, options);
   if (result.ignored.length > 0) {
     streams.err(
-      `note: ${result.ignored.length} checkpoint tensor(s) not used by the Q-Former (e.g. ${result.ignored[0]}); --strict makes this an error\n`,
+      `note: ${result.ignored.length} checkpoint tensor(s) not used by the ${result.model === 'blip2' ? 'model' : 'Q-Former'} (e.g. ${result.ignored[0]}); --strict makes this an error\n`,
     );
   }
   const rows = Object.entries(result.outputs).map(([name, t]) => [name, t.dtype, fmtShape(t.shape)]);

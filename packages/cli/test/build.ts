@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Workspace packages the built `qf` imports at run time, in build order, then the CLI itself. */
-const PACKAGES = ['io', 'core', 'backends', 'cli'] as const;
+const PACKAGES = ['io', 'core', 'bridge', 'backends', 'cli'] as const;
 
 function mtimes(dir: string): number[] {
   if (!existsSync(dir)) return [];

@@ -68,7 +68,13 @@ function position(shape: readonly number[], flat: number): string {
 /** Every value of a float tensor is finite (`TENSOR_VALUE` naming the first NaN/Inf and where). */
 function checkFinite(name: string, t: HostTensor): void {
   const fail = (i: number, v: string) => {
-    throw new TensorError('TENSOR_VALUE', name, 'values must be finite', 'finite numbers', `${v} at ${position(t.shape, i)}`);
+    throw new TensorError(
+      'TENSOR_VALUE',
+      name,
+      'values must be finite',
+      'finite numbers',
+      `${v} at ${position(t.shape, i)}`,
+    );
   };
   if (t.dtype === 'F32' || t.dtype === 'F64') {
     const d = t.data as Float32Array | Float64Array;
@@ -78,7 +84,8 @@ function checkFinite(name: string, t: HostTensor): void {
     const [exp, man] = t.dtype === 'F16' ? [0x7c00, 0x03ff] : [0x7f80, 0x007f];
     const d = t.data as Uint16Array;
     for (let i = 0; i < d.length; i++) {
-      if ((d[i]! & exp) === exp) fail(i, (d[i]! & man) !== 0 ? 'NaN' : d[i]! & 0x8000 ? '-Infinity' : 'Infinity');
+      if ((d[i]! & exp) === exp)
+        fail(i, (d[i]! & man) !== 0 ? 'NaN' : d[i]! & 0x8000 ? '-Infinity' : 'Infinity');
     }
   }
 }

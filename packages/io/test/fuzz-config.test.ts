@@ -55,7 +55,10 @@ function checkQFormer(q: QFormerConfig): void {
   expect(q.attentionProbsDropoutProb >= 0 && q.attentionProbsDropoutProb <= 1).toBe(true);
   expect(q.layerNormEps > 0 && q.layerNormEps <= 1).toBe(true);
   expect(Number.isFinite(q.initializerRange) && q.initializerRange >= 0).toBe(true);
-  expect(q.padTokenId === null || (Number.isInteger(q.padTokenId) && q.padTokenId >= 0 && q.padTokenId < q.vocabSize)).toBe(true);
+  expect(
+    q.padTokenId === null ||
+      (Number.isInteger(q.padTokenId) && q.padTokenId >= 0 && q.padTokenId < q.vocabSize),
+  ).toBe(true);
   expect(typeof q.useQformerTextInput).toBe('boolean');
 }
 
@@ -65,7 +68,13 @@ function checkParsed(c: ModelConfig): void {
   expect(posInt(c.numQueryTokens)).toBe(true);
   if (isBlip2Config(c)) {
     const v = c.vision;
-    for (const k of ['hiddenSize', 'intermediateSize', 'numAttentionHeads', 'imageSize', 'patchSize'] as const) {
+    for (const k of [
+      'hiddenSize',
+      'intermediateSize',
+      'numAttentionHeads',
+      'imageSize',
+      'patchSize',
+    ] as const) {
       expect(posInt(v[k]), `vision.${k} = ${v[k]}`).toBe(true);
     }
     expect(Number.isInteger(v.numHiddenLayers) && v.numHiddenLayers >= 0).toBe(true);
@@ -73,7 +82,9 @@ function checkParsed(c: ModelConfig): void {
     expect(v.patchSize).toBeLessThanOrEqual(v.imageSize);
     expect(c.qformer.encoderHiddenSize).toBe(v.hiddenSize);
     expect(posInt(c.imageTextHiddenSize)).toBe(true);
-    expect(c.imageTokenIndex === null || (Number.isInteger(c.imageTokenIndex) && c.imageTokenIndex >= 0)).toBe(true);
+    expect(
+      c.imageTokenIndex === null || (Number.isInteger(c.imageTokenIndex) && c.imageTokenIndex >= 0),
+    ).toBe(true);
     if (c.text !== undefined) {
       expect(typeof c.text.modelType).toBe('string');
       expect(posInt(c.text.hiddenSize), `text.hiddenSize = ${c.text.hiddenSize}`).toBe(true);
@@ -82,7 +93,8 @@ function checkParsed(c: ModelConfig): void {
     if (c.modelType === 'instructblip') expect(c.qformer.useQformerTextInput).toBe(true);
   } else {
     if (c.imageTextHiddenSize !== undefined) expect(posInt(c.imageTextHiddenSize)).toBe(true);
-    if (c.languageProjectionOutFeatures !== undefined) expect(posInt(c.languageProjectionOutFeatures)).toBe(true);
+    if (c.languageProjectionOutFeatures !== undefined)
+      expect(posInt(c.languageProjectionOutFeatures)).toBe(true);
   }
 }
 
@@ -178,7 +190,10 @@ const valueArb: fc.Arbitrary<{ value: unknown; json: boolean }> = fc.oneof(
 
 const nested = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
 const isDeep = (v: unknown): v is { deep: number } =>
-  typeof v === 'object' && v !== null && typeof (v as { deep?: unknown }).deep === 'number' && Object.keys(v).length === 1;
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as { deep?: unknown }).deep === 'number' &&
+  Object.keys(v).length === 1;
 
 type Path = string[];
 
@@ -274,7 +289,12 @@ describe('fuzz: config parsing', () => {
             fc.jsonValue({ maxDepth: 3 }),
             fc.record(
               {
-                model_type: fc.constantFrom('blip-2', 'instructblip', 'blip_2_qformer', 'instructblip_qformer'),
+                model_type: fc.constantFrom(
+                  'blip-2',
+                  'instructblip',
+                  'blip_2_qformer',
+                  'instructblip_qformer',
+                ),
                 hidden_size: fc.jsonValue({ maxDepth: 1 }),
                 num_attention_heads: fc.jsonValue({ maxDepth: 1 }),
                 qformer_config: fc.jsonValue({ maxDepth: 2 }),
@@ -318,7 +338,9 @@ describe('fuzz: config parsing', () => {
 
   it('an LM model_type naming an Object.prototype member is not taken for a known LM', () => {
     for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
-      const json = JSON.parse(`{"model_type": "blip-2", "text_config": {"model_type": ${JSON.stringify(type)}}}`);
+      const json = JSON.parse(
+        `{"model_type": "blip-2", "text_config": {"model_type": ${JSON.stringify(type)}}}`,
+      );
       const err = (() => {
         try {
           return parseModelConfig(json);
@@ -329,7 +351,10 @@ describe('fuzz: config parsing', () => {
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).field).toBe('text_config.hidden_size');
       // with a width it parses, and the width is kept
-      const ok = parseModelConfig({ model_type: 'blip-2', text_config: { model_type: type, hidden_size: 8 } });
+      const ok = parseModelConfig({
+        model_type: 'blip-2',
+        text_config: { model_type: type, hidden_size: 8 },
+      });
       expect(isBlip2Config(ok) && ok.text?.hiddenSize).toBe(8);
     }
   });
@@ -361,13 +386,20 @@ describe('fuzz: config parsing', () => {
   it('a key holding undefined (a JS object, not JSON) counts as absent, never as 0', () => {
     const bare = parseModelConfig({ model_type: 'blip_2_qformer', image_text_hidden_size: undefined });
     expect(bare.modelType === 'blip_2_qformer' && bare.imageTextHiddenSize).toBeUndefined();
-    const t5 = parseModelConfig({ model_type: 'blip-2', text_config: { model_type: 't5', d_model: undefined } });
+    const t5 = parseModelConfig({
+      model_type: 'blip-2',
+      text_config: { model_type: 't5', d_model: undefined },
+    });
     expect(isBlip2Config(t5) && t5.text?.hiddenSize).toBe(512);
   });
 
   it('stringifyHfConfig writes float keys with huge integer values as valid JSON', () => {
     const text = stringifyHfConfig({ initializer_factor: 1e308, initializer_range: 1e21, layer_norm_eps: 1 });
-    expect(JSON.parse(text)).toEqual({ initializer_factor: 1e308, initializer_range: 1e21, layer_norm_eps: 1 });
+    expect(JSON.parse(text)).toEqual({
+      initializer_factor: 1e308,
+      initializer_range: 1e21,
+      layer_norm_eps: 1,
+    });
     expect(text).toContain('"layer_norm_eps": 1.0');
   });
 });

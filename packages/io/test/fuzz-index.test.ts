@@ -52,20 +52,18 @@ const OPEN_CODES = [
 ] as const;
 
 /** A checkpoint split into several shards in memory: shard files and the index JSON. */
-const shardedArb = fc
-  .tuple(tensorsArb, fc.integer({ min: 1, max: 64 }))
-  .map(([tensors, maxShardBytes]) => {
-    const plan = planShards(tensors, maxShardBytes);
-    const files = new Map<string, Uint8Array>();
-    for (const { file, names } of plan.files) {
-      files.set(file, serializeSafetensors(Object.fromEntries(names.map((n) => [n, tensors[n]!]))));
-    }
-    const index = plan.index ?? {
-      metadata: { total_size: 0 },
-      weight_map: Object.fromEntries(Object.keys(tensors).map((n) => [n, 'model.safetensors'])),
-    };
-    return { tensors, files, index };
-  });
+const shardedArb = fc.tuple(tensorsArb, fc.integer({ min: 1, max: 64 })).map(([tensors, maxShardBytes]) => {
+  const plan = planShards(tensors, maxShardBytes);
+  const files = new Map<string, Uint8Array>();
+  for (const { file, names } of plan.files) {
+    files.set(file, serializeSafetensors(Object.fromEntries(names.map((n) => [n, tensors[n]!]))));
+  }
+  const index = plan.index ?? {
+    metadata: { total_size: 0 },
+    weight_map: Object.fromEntries(Object.keys(tensors).map((n) => [n, 'model.safetensors'])),
+  };
+  return { tensors, files, index };
+});
 
 /** At least two shards (so a directory holds an index and no model.safetensors). */
 const multiShardArb = shardedArb.filter(({ files }) => !files.has('model.safetensors'));
@@ -211,7 +209,9 @@ describe('fuzz: sharded index', () => {
           fc.oneof(
             fc.jsonValue({ maxDepth: 3 }),
             fc.string({ maxLength: 40 }),
-            fc.record({ weight_map: fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 1 })) }),
+            fc.record({
+              weight_map: fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 1 })),
+            }),
             fc.record({ weight_map: fc.dictionary(fc.string({ maxLength: 4 }), badFileArb) }),
           ),
           (json) => {
@@ -300,7 +300,10 @@ describe('fuzz: sharded index', () => {
               await mkdir(dir);
               await writeFile(join(dir, 'config.json'), '{}');
               for (const [file, bytes] of files) await writeFile(join(dir, file), bytes);
-              await writeFile(join(dir, 'model.safetensors.index.json'), editIndex(index, [...files.keys()], edit));
+              await writeFile(
+                join(dir, 'model.safetensors.index.json'),
+                editIndex(index, [...files.keys()], edit),
+              );
               let opened: Awaited<ReturnType<typeof openCheckpointDir>>;
               try {
                 opened = await openCheckpointDir(dir);

@@ -278,15 +278,11 @@ describe('fuzz: safetensors', () => {
     async () => {
       const codes = new Set<string>();
       await fc.assert(
-        fc.asyncProperty(
-          tensorsArb,
-          headerEditArb,
-          fc.integer({ min: 0, max: 9 }),
-          (tensors, edit, pad) =>
-            timed(async () => {
-              const bytes = editHeader(serializeSafetensors(tensors), edit, pad);
-              codes.add(await checkAnyFile(bytes, 'buffer'));
-            }),
+        fc.asyncProperty(tensorsArb, headerEditArb, fc.integer({ min: 0, max: 9 }), (tensors, edit, pad) =>
+          timed(async () => {
+            const bytes = editHeader(serializeSafetensors(tensors), edit, pad);
+            codes.add(await checkAnyFile(bytes, 'buffer'));
+          }),
         ),
         fuzzParams(),
       );
@@ -303,12 +299,9 @@ describe('fuzz: safetensors', () => {
     'synthesized headers and random bytes give a typed error or an exact read',
     async () => {
       await fc.assert(
-        fc.asyncProperty(
-          fc.oneof(synthesizedArb, fc.uint8Array({ maxLength: 64 })),
-          async (bytes) => {
-            await timed(() => checkAnyFile(bytes, 'buffer'));
-          },
-        ),
+        fc.asyncProperty(fc.oneof(synthesizedArb, fc.uint8Array({ maxLength: 64 })), async (bytes) => {
+          await timed(() => checkAnyFile(bytes, 'buffer'));
+        }),
         fuzzParams(),
       );
     },
@@ -376,7 +369,9 @@ describe('fuzz: safetensors', () => {
 
   it('a shape whose element count overflows before a 0 dim is rejected at open, not at read', async () => {
     const big = Number.MAX_SAFE_INTEGER;
-    const header = JSON.stringify({ a: { dtype: 'F32', shape: [big, big, big, big, big, big, big, 0], data_offsets: [0, 0] } });
+    const header = JSON.stringify({
+      a: { dtype: 'F32', shape: [big, big, big, big, big, big, big, 0], data_offsets: [0, 0] },
+    });
     const json = new TextEncoder().encode(header);
     const bytes = new Uint8Array(8 + json.length);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);

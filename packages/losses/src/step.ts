@@ -45,11 +45,7 @@ export async function sampleStage1Negatives<T>(
   options: Stage1TextOptions,
 ): Promise<SampledNegatives> {
   const inputs = prepareStage1Inputs(spec, batch, { ...options, itm: false, itg: false });
-  const out = await backend.run(
-    stage1GraphKey(WEIGHTS),
-    stage1Graph(spec, params, WEIGHTS),
-    asInputs(inputs),
-  );
+  const out = await backend.run(stage1GraphKey(WEIGHTS), stage1Graph(spec, params, WEIGHTS), inputs);
   const positives = inputs.itc_positive as HostTensor;
   const weightsT2i = out.weights_t2i;
   const weightsI2t = out.weights_i2t;
@@ -105,11 +101,6 @@ export async function stage1ValueAndGrad<T>(
     ...(options.itgLabelSmoothing !== undefined ? { itgLabelSmoothing: options.itgLabelSmoothing } : {}),
     outputs: ['loss_itc', 'loss_itm', 'loss_lm'],
   });
-  const result = await training.valueAndGrad<Stage1LossName>(
-    loss,
-    params,
-    options.trainable,
-    asInputs(inputs),
-  );
+  const result = await training.valueAndGrad<Stage1LossName>(loss, params, options.trainable, inputs);
   return { ...result, negatives };
 }

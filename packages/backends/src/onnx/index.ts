@@ -36,3 +36,34 @@ export {
 export type { WeightFormat } from './weights.js';
 export type { OnnxStorage } from './storage.js';
 export { onnxOps } from './ops.js';
+export {
+  type Blip2OnnxPart,
+  type Blip2PartGroup,
+  type Blip2GraphSource,
+  type IoDecl,
+  BLIP2_GRAPH_KEYS,
+  BLIP2_IO_DOCS,
+  BLIP2_LM_PARTS,
+  BLIP2_PART_GROUPS,
+  QFORMER_PROJECTOR_KEY,
+  blip2IoDoc,
+  qformerProjectorGraph,
+} from './blip2-parts.js';
+export {
+  type Blip2ExportOptions,
+  type Blip2ExportedPart,
+  type Blip2Io,
+  type Blip2OnnxManifest,
+  type Blip2OnnxSource,
+  blip2Manifest,
+  exportBlip2Graphs,
+  resolveBlip2Parts,
+} from './export-blip2.js';
+export {
+  type Blip2CaptionInputs,
+  type Blip2CaptionResult,
+  type Blip2GenerateOptions,
+  type OnnxFileBackendOptions,
+  Blip2OnnxRunner,
+  OnnxFileBackend,
+} from './blip2-runner.js';

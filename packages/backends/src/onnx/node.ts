@@ -16,6 +16,16 @@ import type { OnnxStorage } from './storage.js';
 import type { Sym } from './trace.js';
 
 export * from './index.js';
+export {
+  type Blip2WriteOptions,
+  type LoadedBlip2Source,
+  BLIP2_MANIFEST,
+  exportBlip2OnnxFromDir,
+  loadBlip2ForOnnx,
+  openBlip2Onnx,
+  readBlip2Manifest,
+  writeBlip2Onnx,
+} from './blip2-node.js';
 
 /** Options of {@link writeQFormerOnnx}. */
 export interface WriteOptions extends ExportOptions {

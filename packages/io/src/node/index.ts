@@ -5,7 +5,12 @@
 export * from '../index.js';
 export { fileSource } from './file-source.js';
 export { atomicWriteFile, atomicWriteFileWith, writeAll } from './atomic.js';
-export { type WriteCheckpointOptions, writeCheckpointDir, writeSafetensorsFile } from './write.js';
+export {
+  type WriteCheckpointOptions,
+  recoverCheckpointDir,
+  writeCheckpointDir,
+  writeSafetensorsFile,
+} from './write.js';
 export {
   type CheckpointDir,
   openCheckpointDir,

@@ -118,7 +118,9 @@ async function finishCommit(dir: string): Promise<void> {
   const keep = new Set(files);
   for (const f of await readdir(dir)) {
     // A stale file of the other layout would shadow (or confuse) the one just written.
-    const stale = sharded ? f === SINGLE || (HF_SHARD.test(f) && !keep.has(f)) : f === INDEX || HF_SHARD.test(f);
+    const stale = sharded
+      ? f === SINGLE || (HF_SHARD.test(f) && !keep.has(f))
+      : f === INDEX || HF_SHARD.test(f);
     if (stale) await rm(join(dir, f), { force: true });
   }
   await fsyncDir(dir);
@@ -157,11 +159,12 @@ export async function recoverCheckpointDir(dir: string): Promise<void> {
  * anything is written.
  *
  * Crash safety: the directory always holds exactly one complete version for `openCheckpointDir`,
- * the previous one or the new one, whenever the process dies (even by SIGKILL or power loss, where
- * the file system honours fsync). The new files are written and fsynced in a staging directory
- * inside `dir`, which one atomic rename turns into the commit journal `.qf-commit` (the commit
- * point); its files are then hard-linked into place (config.json last), files of the other layout
- * removed, and the journal deleted. A crash after the commit point leaves the journal, which
+ * the previous one or the new one, whenever the process dies (SIGKILL at random points is tested;
+ * after a power loss this relies on the file system honouring fsync). The new files are written and
+ * fsynced in a staging directory inside `dir`, which one atomic rename turns into the commit journal
+ * `.qf-commit` (the commit point); its files are then hard-linked into place (config.json last),
+ * files of the other layout and shards of older versions (`model-NNNNN-of-NNNNN.safetensors` not in
+ * the new index) removed, and the journal deleted. A crash after the commit point leaves the journal, which
  * `openCheckpointDir` reads instead of the files beside it and the next write (or
  * {@link recoverCheckpointDir}) finishes. A crash before it leaves the previous version untouched
  * and only a staging directory, which the next write removes. One writer at a time per directory.
