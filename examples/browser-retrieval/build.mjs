@@ -1,21 +1,15 @@
 // Bundles src/main.ts for the browser (split into chunks: the page loads only the runtime it uses)
-// and copies the runtimes' wasm files next to it: tfjs's to wasm/, ONNX Runtime Web's to ort/.
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// and copies the runtimes' wasm files next to it: tfjs's to wasm/, ONNX Runtime Web's to ort/ (the
+// list is shared with examples/browser: ../browser/tools/runtimes.mjs).
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { copyRuntimes } from '../browser/tools/runtimes.mjs';
+
+export { ORT_FILES } from '../browser/tools/runtimes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-
-/**
- * The files `import('onnxruntime-web')` loads at run time: its default browser entry
- * (dist/ort.bundle.min.mjs, wasm + WebGPU EPs) imports this Emscripten glue and instantiates this
- * binary from `ort.env.wasm.wasmPaths`. The other dist/ files serve other entry points
- * (onnxruntime-web/wasm, /webgpu, /jspi, /webgl) and are not copied.
- */
-export const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
 
 /** Bundles the page into `outDir` (default `dist/`). */
 export async function buildPage(outDir = join(here, 'dist')) {
@@ -35,14 +29,7 @@ export async function buildPage(outDir = join(here, 'dist')) {
     // tfjs-backend-wasm's browser build references Node modules behind runtime checks.
     external: ['fs', 'path', 'worker_threads', 'perf_hooks', 'os', 'crypto'],
   });
-  const tfjsWasm = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
-  mkdirSync(join(outDir, 'wasm'), { recursive: true });
-  for (const f of readdirSync(tfjsWasm).filter((f) => f.endsWith('.wasm'))) {
-    copyFileSync(join(tfjsWasm, f), join(outDir, 'wasm', f));
-  }
-  const ortDist = dirname(require.resolve('onnxruntime-web'));
-  mkdirSync(join(outDir, 'ort'), { recursive: true });
-  for (const f of ORT_FILES) copyFileSync(join(ortDist, f), join(outDir, 'ort', f));
+  copyRuntimes(outDir);
   return outDir;
 }
 

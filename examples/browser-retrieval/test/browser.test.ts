@@ -1,25 +1,24 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSafetensors } from '@qf/io/node';
-import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LaunchedChromium, chromiumAvailable, launchChromium } from '../../browser/tools/chromium.js';
 // @ts-expect-error plain ESM helpers of the example, no type declarations
 import { buildPage } from '../build.mjs';
 // @ts-expect-error plain ESM helpers of the example, no type declarations
 import { serve } from '../serve.mjs';
 
 /**
- * The browser example in headless Chromium (Debian's /usr/bin/chromium; .ci/run installs it): the page
- * loads the HF reference checkpoint over HTTP range requests and its outputs must match HF.
+ * The browser example in headless Chromium (Debian's /usr/bin/chromium; .ci/run installs it; launched
+ * by the browser examples' shared helper, which also blocks every request that is not to
+ * localhost): the page loads the HF reference checkpoint over HTTP range requests and its outputs
+ * must match HF.
  */
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const golden = resolve(here, '../../../../shared/golden/public_small');
-const available = existsSync(chromiumPath);
-if (!available && process.env.CI)
-  throw new Error(`CI needs Chromium at ${chromiumPath} (.ci/run installs it)`);
+const available = chromiumAvailable();
 
 const pairs: [string, string][] = [
   ['query_output', 'query_only.last_hidden_state'],
@@ -33,7 +32,7 @@ const pairs: [string, string][] = [
 ];
 
 describe.skipIf(!available)('browser example in headless Chromium', () => {
-  let browser: Browser;
+  let browser: LaunchedChromium;
   /** Base URLs of two servers of the same files: plain, and cross-origin isolated (COOP/COEP). */
   const baseUrl = { plain: '', isolated: '' };
   const servers: { close(): void }[] = [];
@@ -52,19 +51,7 @@ describe.skipIf(!available)('browser example in headless Chromium', () => {
       servers.push(server);
       baseUrl[isolate ? 'isolated' : 'plain'] = url;
     }
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -90,7 +77,7 @@ describe.skipIf(!available)('browser example in headless Chromium', () => {
   for (const { query, name, isolated, status } of cases) {
     const title = `${name}${isolated ? ' (cross-origin isolated, 2 threads)' : ''}`;
     it(`${title}: the page's outputs match HF transformers`, async () => {
-      const page = await browser.newPage();
+      const page = await browser.context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('console', (m) => {
@@ -115,6 +102,7 @@ describe.skipIf(!available)('browser example in headless Chromium', () => {
       const text = await page.textContent('#status');
       expect(text).toMatch(new RegExp(`^backend ${name}: Q-Former ran in`));
       if (status) expect(text).toMatch(status);
+      expect(browser.blocked, 'requests beyond localhost').toEqual([]);
       await page.close();
     });
   }

@@ -78,8 +78,8 @@ for (const name of CASES) {
     const instruction = () =>
       instruct
         ? {
-            qformerInputIds: inputs['qformer_input_ids'],
-            qformerAttentionMask: inputs['qformer_attention_mask'],
+            qformer_input_ids: inputs['qformer_input_ids'],
+            qformer_attention_mask: inputs['qformer_attention_mask'],
           }
         : {};
 
@@ -95,9 +95,7 @@ for (const name of CASES) {
         ? ['lm_prefill', 'lm_step']
         : ['t5_encoder', 't5_decoder_first', 't5_decoder_step'];
       expect(manifest.parts.map((p) => p.part)).toEqual(['vision', 'qformer_projector', ...lmParts]);
-      expect(readdirSync(dir).sort()).toEqual(
-        [...manifest.parts.map((p) => p.file), 'manifest.json'].sort(),
-      );
+      expect(readdirSync(dir).sort()).toEqual([...manifest.parts.map((p) => p.file), 'manifest.json'].sort());
       const onDisk = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
       expect(onDisk.format).toBe('qformer-ts-blip2-onnx/1');
       expect(onDisk.modelType).toBe(instruct ? 'instructblip' : 'blip-2');
@@ -105,12 +103,15 @@ for (const name of CASES) {
       expect(part('vision')?.inputs).toEqual([
         expect.objectContaining({ name: 'pixel_values', dtype: 'float32', dims: ['batch', 3, 32, 32] }),
       ]);
-      expect(part('vision')?.outputs.map((o) => [o.name, o.dims])).toEqual([['vision_output', ['batch', 17, 48]]]);
+      expect(part('vision')?.outputs.map((o) => [o.name, o.dims])).toEqual([
+        ['vision_output', ['batch', 17, 48]],
+      ]);
       expect(part('qformer_projector')?.inputs.map((i) => i.name)).toEqual(
         instruct ? ['image_embeds', 'qformer_input_ids', 'qformer_attention_mask'] : ['image_embeds'],
       );
       expect(part('qformer_projector')?.outputs.map((o) => [o.name, o.dims])).toEqual([
-        ['query_output', ['batch', instruct ? '4+instruction_length' : 4, 64]],
+        ...(instruct ? [['qformer_output', ['batch', '4+instruction_length', 64]]] : []),
+        ['query_output', ['batch', 4, 64]],
         ['language_projection', ['batch', 4, 40]],
       ]);
       if (decoderOnly) {
@@ -118,10 +119,13 @@ for (const name of CASES) {
           'lm_input_ids:batchx1',
           'lm_attention_mask:batchxpast_length+1',
           'position_ids:batchx1',
-          ...[0, 1].flatMap((i) => [`past_key.${i}:batchx4xpast_lengthx10`, `past_value.${i}:batchx4xpast_lengthx10`]),
+          ...[0, 1].flatMap((i) => [
+            `past_key.${i}:batchx4xpast_lengthx10`,
+            `past_value.${i}:batchx4xpast_lengthx10`,
+          ]),
         ]);
         expect(part('lm_prefill')?.outputs[0]).toMatchObject({ name: 'logits', dims: ['batch', 120] });
-        expect(manifest.specialTokens).toEqual({ bos: 2, eos: 108, pad: 1 });
+        expect(manifest.specialTokens).toEqual({ bos: 2, eos: [108], pad: 1 });
       } else {
         expect(part('t5_decoder_step')?.outputs.map((o) => o.name)).toEqual([
           'logits',
@@ -131,7 +135,12 @@ for (const name of CASES) {
       }
       for (const p of manifest.parts)
         for (const io of [...p.inputs, ...p.outputs]) expect(io.doc, `${p.part} ${io.name}`).toBeTruthy();
-      expect(manifest.config.qformer).toEqual({ numQueryTokens: 4, hiddenSize: 64, numHiddenLayers: 2, instruction: instruct });
+      expect(manifest.config.qformer).toEqual({
+        numQueryTokens: 4,
+        hiddenSize: 64,
+        numHiddenLayers: 2,
+        instruction: instruct,
+      });
       expect(manifest.preprocessing.mean).toEqual([0.48145466, 0.4578275, 0.40821073]);
     });
 
@@ -147,8 +156,15 @@ for (const name of CASES) {
         qformer_input_ids: inputs['qformer_input_ids'],
         qformer_attention_mask: inputs['qformer_attention_mask'],
       });
-      expectClose('query_output', r.outputs['query_output'], expected['qformer.last_hidden_state']);
-      expectClose('language_projection', r.outputs['language_projection'], expected['language_projection.output']);
+      // InstructBLIP: the whole [queries ; instruction] output, and its first Q rows as query_output.
+      const whole = instruct ? 'qformer_output' : 'query_output';
+      expectClose(whole, r.outputs[whole], expected['qformer.last_hidden_state']);
+      expect(r.outputs['query_output']?.shape).toEqual([2, 4, 64]);
+      expectClose(
+        'language_projection',
+        r.outputs['language_projection'],
+        expected['language_projection.output'],
+      );
     });
 
     if (decoderOnly) {
@@ -164,7 +180,11 @@ for (const name of CASES) {
             lm_attention_mask: mask,
             position_ids: optPositionIds(mask, 'forward'),
           });
-          expectClose(`logits at ${q + k - 1}`, r.outputs['logits'], atPosition(expected['lm.logits'] as HostTensor, q + k - 1));
+          expectClose(
+            `logits at ${q + k - 1}`,
+            r.outputs['logits'],
+            atPosition(expected['lm.logits'] as HostTensor, q + k - 1),
+          );
           expect(r.outputs['present_key.1']?.shape).toEqual([2, 4, q + k, 10]);
         }
       });
@@ -176,7 +196,11 @@ for (const name of CASES) {
           lm_input_ids: inputs['input_ids'],
           attention_mask: mask,
         });
-        expectClose('encoder_last_hidden_state', enc.outputs['encoder_last_hidden_state'], expected['lm.encoder_last_hidden_state']);
+        expectClose(
+          'encoder_last_hidden_state',
+          enc.outputs['encoder_last_hidden_state'],
+          expected['lm.encoder_last_hidden_state'],
+        );
         const dec = await runOnnxFile(file('t5_decoder_first'), {
           ...enc.outputs,
           decoder_input_ids: expected['lm.decoder_input_ids'],
@@ -195,16 +219,19 @@ for (const name of CASES) {
         try {
           const prompt =
             run === 'generate'
-              ? { inputIds: inputs['input_ids'], attentionMask: inputs['attention_mask'] }
+              ? { input_ids: inputs['input_ids'], attention_mask: inputs['attention_mask'] }
               : run === 'generate_left'
-                ? { inputIds: inputs['gen_left.input_ids'], attentionMask: inputs['gen_left.attention_mask'] }
+                ? {
+                    input_ids: inputs['gen_left.input_ids'],
+                    attention_mask: inputs['gen_left.attention_mask'],
+                  }
                 : {};
           const res = await runner.generate(
-            { pixelValues: inputs['pixel_values'] as HostTensor, ...prompt, ...instruction() },
+            { pixel_values: inputs['pixel_values'] as HostTensor, ...prompt, ...instruction() },
             { maxNewTokens: 5 },
           );
-          expect(ints(res.fullSequences)).toEqual(ints(expected[`${run}.sequences`]));
-          expect(res.fullSequences.shape).toEqual(expected[`${run}.sequences`]?.shape);
+          expect(ints(res.sequences)).toEqual(ints(expected[`${run}.sequences`]));
+          expect(res.sequences.shape).toEqual(expected[`${run}.sequences`]?.shape);
           expectClose(`${run}.scores`, res.scores, expected[`${run}.scores`]);
           expect(runner.backend.sessionCount).toBe(manifest.parts.length);
         } finally {
@@ -228,16 +255,30 @@ for (const name of CASES) {
         const dv = maxAbsDiff(vision, expected['vision.last_hidden_state'] as HostTensor);
         expect(dv).toBeGreaterThan(0); // really fp16-rounded
         expect(dv).toBeLessThan(FP16_TOL);
+        const image = await runner.encodeImage({
+          pixel_values: inputs['pixel_values'] as HostTensor,
+          ...instruction(),
+        });
+        const soft = image['language_projection'] as HostTensor;
+        expect(maxAbsDiff(soft, expected['language_projection.output'] as HostTensor)).toBeLessThan(FP16_TOL);
         const res = await runner.generate(
-          { pixelValues: inputs['pixel_values'] as HostTensor, inputIds: inputs['input_ids'], attentionMask: inputs['attention_mask'], ...instruction() },
+          {
+            pixel_values: inputs['pixel_values'] as HostTensor,
+            input_ids: inputs['input_ids'],
+            attention_mask: inputs['attention_mask'],
+            ...instruction(),
+          },
           { maxNewTokens: 5 },
         );
-        expect(maxAbsDiff(res.softPrompt, expected['language_projection.output'] as HostTensor)).toBeLessThan(FP16_TOL);
         // The first step's scores depend on no sampled token, so they compare directly.
         const first = (t: HostTensor) => atPosition(t, 0);
-        expect(maxAbsDiff(first(res.scores), first(expected['generate.scores'] as HostTensor))).toBeLessThan(FP16_TOL);
-        expect(maxAbsDiff(res.scores, expected['generate.scores'] as HostTensor)).toBeLessThan(FP16_SCORES_TOL);
-        expect(ints(res.fullSequences)).toEqual(ints(expected['generate.sequences']));
+        expect(maxAbsDiff(first(res.scores), first(expected['generate.scores'] as HostTensor))).toBeLessThan(
+          FP16_TOL,
+        );
+        expect(maxAbsDiff(res.scores, expected['generate.scores'] as HostTensor)).toBeLessThan(
+          FP16_SCORES_TOL,
+        );
+        expect(ints(res.sequences)).toEqual(ints(expected['generate.sequences']));
       } finally {
         await runner.dispose();
       }
@@ -262,7 +303,12 @@ describe('BLIP-2 ONNX export: determinism and memory', () => {
     const backend = createOnnxBackend({ ort, intraOpNumThreads: 1 });
     const src = await loadBlip2ForOnnx(backend, hf);
     const m = await writeBlip2Onnx(src, join(root, 'mem'), { parts: ['vision', 'lm'] });
-    expect(m.parts.map((p) => p.part)).toEqual(['vision', 't5_encoder', 't5_decoder_first', 't5_decoder_step']);
+    expect(m.parts.map((p) => p.part)).toEqual([
+      'vision',
+      't5_encoder',
+      't5_decoder_first',
+      't5_decoder_step',
+    ]);
     expect(backend.sessionCount).toBe(0);
     const names = src.params.names();
     expect(names.length).toBeGreaterThan(50);
@@ -278,18 +324,22 @@ describe('BLIP-2 ONNX export: determinism and memory', () => {
     const bare = join(root, 'bare-qformer');
     await mkdir(bare);
     const full = JSON.parse(readFileSync(join(goldenDir, 'public_small', 'hf', 'config.json'), 'utf8'));
-    await writeFile(join(bare, 'config.json'), JSON.stringify({ ...full.qformer_config, model_type: 'blip_2_qformer' }));
-    await symlink(join(goldenDir, 'public_small', 'hf', 'model.safetensors'), join(bare, 'model.safetensors'));
-    await expect(exportBlip2OnnxFromDir(bare, out)).rejects.toThrow(
-      /not a whole BLIP-2 \/ InstructBLIP model \(model_type blip_2_qformer\)/,
+    await writeFile(
+      join(bare, 'config.json'),
+      JSON.stringify({ ...full.qformer_config, model_type: 'blip_2_qformer' }),
     );
+    await symlink(
+      join(goldenDir, 'public_small', 'hf', 'model.safetensors'),
+      join(bare, 'model.safetensors'),
+    );
+    await expect(exportBlip2OnnxFromDir(bare, out)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     // A retrieval checkpoint: a BLIP-2 config, but no vision tower or LM weights.
-    await expect(exportBlip2OnnxFromDir(join(goldenDir, 'public_small', 'hf'), out)).rejects.toThrow(
-      /tensor "vision_model\.embeddings\.class_embedding": not found in the checkpoint/,
+    await expect(exportBlip2OnnxFromDir(join(goldenDir, 'public_small', 'hf'), out)).rejects.toMatchObject({
+      code: 'BLIP2_NOT_A_FULL_MODEL',
+    });
+    await expect(exportBlip2OnnxFromDir(hf, out, { parts: ['lm_prefill'] })).rejects.toThrow(
+      /part "lm_prefill" does not exist here: the language model is encoder-decoder/,
     );
-    await expect(
-      exportBlip2OnnxFromDir(hf, out, { parts: ['lm_prefill'] }),
-    ).rejects.toThrow(/part "lm_prefill" does not exist here: the language model is encoder-decoder/);
     expect(() => statSync(out)).toThrow();
   });
 });

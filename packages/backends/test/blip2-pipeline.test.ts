@@ -14,7 +14,7 @@ import {
   toInt32,
 } from '@qf/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, goldenDir, readAll, requireDir } from './helpers.js';
+import { expectClose, goldenDir, maxAbsDiff, readAll, requireDir } from './helpers.js';
 import { type BackendSetup, FAMILY_SETUPS } from './setups.js';
 
 /**
@@ -116,6 +116,19 @@ function tokenizerFor(kind: 'opt' | 't5' | 'qformer', size: number): TextTokeniz
         ? { pad: '<pad>', unk: '<unk>', eos: '</s>' }
         : { pad: '[PAD]', unk: '[UNK]', bos: '[CLS]', eos: '[SEP]' };
   const files = wordLevelTokenizerFiles(vocab, specials);
+  if (kind === 'opt') {
+    // OPT's EOS (108 here) is a special token that the tokenizer does not append to prompts.
+    const added = files.tokenizer['added_tokens'] as Record<string, unknown>[];
+    added.push({
+      id: 108,
+      content: '</s>',
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    });
+  }
   return TextTokenizer.fromJson(files.tokenizer, files.config);
 }
 
@@ -214,6 +227,29 @@ function parityCase(setup: BackendSetup, name: CaseName): void {
           ...(model.instruct ? ['qformer_output'] : []),
         ].sort(),
       );
+      if (model.instruct) {
+        // No qformer_attention_mask means every instruction token is real (HF: ones_like(qformer_input_ids)).
+        const ids = g(name).inputs['qformer_input_ids'] as HostTensor;
+        const ones: HostTensor = {
+          dtype: 'I64',
+          shape: [...ids.shape],
+          data: new BigInt64Array(ids.data.length).fill(1n),
+        };
+        const px = g(name).inputs['pixel_values'] as HostTensor;
+        const implicit = await model.forward({ pixel_values: px, qformer_input_ids: ids });
+        const explicit = await model.forward({
+          pixel_values: px,
+          qformer_input_ids: ids,
+          qformer_attention_mask: ones,
+        });
+        expectClose(
+          'qformer_output without a mask = with all ones',
+          implicit['qformer_output'],
+          explicit['qformer_output'],
+          0,
+        );
+        expect(maxAbsDiff(implicit.query_output, image.query_output)).toBeGreaterThan(1e-3); // the golden mask pads
+      }
       expectClose(
         'language_projection (image only)',
         image.language_projection,

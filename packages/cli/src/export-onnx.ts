@@ -331,7 +331,15 @@ export async function exportBlip2Onnx(
     files.push({ part: p.part, path, dataPath, bytes, inputs: p.inputs, outputs: p.outputs });
   }
   const { ignored, ...rest } = manifest;
-  return { outDir, manifestPath: join(outDir, BLIP2_MANIFEST), manifest: rest, weights, files, ignored, exportMs };
+  return {
+    outDir,
+    manifestPath: join(outDir, BLIP2_MANIFEST),
+    manifest: rest,
+    weights,
+    files,
+    ignored,
+    exportMs,
+  };
 }
 
 /** Whether the `--part` names ask for a whole-model export. */

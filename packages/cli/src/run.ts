@@ -81,7 +81,8 @@ export async function runModel(modelDir: string, options: RunCommandOptions): Pr
   const backendName = options.backend ?? 'tfjs-cpu';
   checkThreads(backendName, options.threads);
   const { tensors: inputs } = await readSafetensorsFile(inputsPath);
-  const whole = 'pixel_values' in inputs;
+  // Whole-model runs read pixel_values; anything with image_embeds stays the Q-Former run it was.
+  const whole = 'pixel_values' in inputs && !('image_embeds' in inputs);
   if (!whole && options.generate !== undefined)
     throw new CliError(
       'CLI_BAD_OPTION',

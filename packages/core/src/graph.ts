@@ -20,7 +20,8 @@ export type QFormerOutputName =
   | 'image_feats'
   | 'text_feat'
   | 'language_projection'
-  | `${'query' | 'text' | 'multimodal'}_hidden_states.${number}`;
+  | `${'query' | 'text' | 'multimodal'}_hidden_states.${number}`
+  | `cross_attentions.${number}`;
 
 /** Which inputs a graph reads and which optional outputs it adds. */
 export interface QFormerGraphOptions {
@@ -36,11 +37,17 @@ export interface QFormerGraphOptions {
    * with every text (see {@link qformerGraph}).
    */
   readonly itmOnly?: boolean;
+  /**
+   * Also output the query pass's cross-attention probabilities as `cross_attentions.{i}`
+   * [B, heads, Q, N], one per layer i that cross-attends (HF `cross_attentions` with
+   * `output_attentions=True`, named by layer index). Needs the image; ignored with `itmOnly`.
+   */
+  readonly crossAttentions?: boolean;
 }
 
 /** A stable key for caching traced graphs. */
 export function graphKey(o: QFormerGraphOptions): string {
-  return `qformer:${+o.image}${+o.imageMask}${+o.text}${+o.textMask}${+(o.hiddenStates ?? false)}${o.itmOnly ? ':itm' : ''}`;
+  return `qformer:${+o.image}${+o.imageMask}${+o.text}${+o.textMask}${+(o.hiddenStates ?? false)}${o.itmOnly ? ':itm' : ''}${o.crossAttentions ? ':xattn' : ''}`;
 }
 
 /**
@@ -49,7 +56,8 @@ export function graphKey(o: QFormerGraphOptions): string {
  * - text only: `text_output` (+ `text_feat`);
  * - both: all of the above plus `multimodal_output`, `itm_logits` (image b with text b) and
  *   `itc_logits` [B_image, B_text];
- * - `itmOnly`: just `multimodal_output` and `itm_logits`.
+ * - `itmOnly`: just `multimodal_output` and `itm_logits`;
+ * - `crossAttentions` (with the image): `cross_attentions.{i}` of the query pass.
  *
  * The ITM pass expands the query tokens to the text batch. An image batch of 1 is therefore paired
  * with every text: cross-attention computes that image's keys/values once ([1, N, H]) and the
@@ -84,8 +92,10 @@ export function qformerGraph<T>(
         queries: queryTokens(ops, params, imageEmbeds),
         queryLength: q,
         image,
+        crossAttentions: o.crossAttentions ?? false,
       });
       keep('query', pass);
+      for (const [i, p] of pass.crossAttentions ?? []) out[`cross_attentions.${i}`] = p;
       out['query_output'] = pass.lastHiddenState;
       if (spec.retrievalHeads) out['image_feats'] = imageFeatures(ops, params, pass.lastHiddenState);
       if (spec.languageProjection)

@@ -17,6 +17,12 @@ export interface RunOptions {
    * cross-attention keys/values are computed once (see {@link QFormerModel.rerank}).
    */
   readonly itmOnly?: boolean;
+  /**
+   * Also return the query pass's cross-attention probabilities as `cross_attentions.{i}`
+   * [B, heads, Q, N] for every layer i with cross-attention (softmax over the N image tokens, 0 on
+   * masked ones; HF `cross_attentions` with `output_attentions=True`). Needs `image_embeds`.
+   */
+  readonly crossAttentions?: boolean;
 }
 
 /**
@@ -78,6 +84,7 @@ export class QFormerModel<T> {
       ...validateQFormerInputs(this.spec, inputs, { itmOnly }),
       hiddenStates: options.hiddenStates ?? false,
       ...(itmOnly ? { itmOnly } : {}),
+      ...(options.crossAttentions ? { crossAttentions: true } : {}),
     };
     return this.backend.run(graphKey(graph), qformerGraph(this.spec, this.params, graph), inputs);
   }

@@ -1,16 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { OptLanguageModel, T5LanguageModel } from '@qf/bridge';
-import { loadQFormerTensors, loadVisionTensors, qformerModelConfigFromJson } from '@qf/core';
-import {
-  type HostTensor,
-  detectCheckpointLayout,
-  isBlip2Config,
-  parseModelConfig,
-  toCanonicalName,
-} from '@qf/io';
-import { openCheckpointDir } from '@qf/io/node';
+import { type Blip2Model, loadBlip2FromDir } from '@qf/bridge/node';
 import { type OnnxBackend, createOnnxBackend } from './backend.js';
 import { Blip2OnnxRunner, type OnnxFileBackendOptions } from './blip2-runner.js';
 import { OnnxBackendError } from './errors.js';
@@ -22,6 +13,7 @@ import {
   exportBlip2Graphs,
 } from './export-blip2.js';
 import { writeOnnxGraph } from './node.js';
+import type { Sym } from './trace.js';
 
 /** The manifest's file name. */
 export const BLIP2_MANIFEST = 'manifest.json';
@@ -32,65 +24,20 @@ export interface Blip2WriteOptions extends Blip2ExportOptions {
   readonly externalData?: 'auto' | 'always' | 'never';
 }
 
-/** A whole model read from an HF directory onto an OnnxBackend, plus what it did not read. */
-export interface LoadedBlip2Source extends Blip2OnnxSource {
-  /** Checkpoint tensors no part uses. */
-  readonly ignored: readonly string[];
-}
-
 /**
  * Reads a whole HF `Blip2ForConditionalGeneration` / `InstructBlipForConditionalGeneration` directory
- * (vision tower, Q-Former + projector, OPT or T5 LM) into one parameter store of `backend`.
- * @throws OnnxBackendError `ONNX_EXPORT` when the directory is not a BLIP-2 / InstructBLIP model with a
- *   `text_config` (e.g. a bare Q-Former checkpoint); TensorError naming a missing or mis-shaped tensor.
+ * (vision tower, Q-Former + projector, OPT or T5 LM) onto `backend`: `loadBlip2FromDir` of
+ * `@qf/bridge/node`, i.e. the `Blip2Model` the TS runtime runs; export it with {@link writeBlip2Onnx}.
+ * @throws Blip2Error `BLIP2_NOT_A_FULL_MODEL` for a Q-Former-only or retrieval checkpoint; ConfigError
+ *   for a config that is not a whole model; TensorError naming a missing or mis-shaped tensor.
  */
 export async function loadBlip2ForOnnx(
   backend: OnnxBackend,
   dir: string,
   options: { strict?: boolean } = {},
-): Promise<LoadedBlip2Source> {
-  const { config, checkpoint } = await openCheckpointDir(dir);
-  try {
-    const cfg = parseModelConfig(config);
-    if (!isBlip2Config(cfg) || !cfg.text)
-      throw new OnnxBackendError(
-        'ONNX_EXPORT',
-        `${dir}: not a whole BLIP-2 / InstructBLIP model (model_type ${cfg.modelType}${isBlip2Config(cfg) ? ', no text_config' : ''})`,
-      );
-    const lm = cfg.useDecoderOnlyLanguageModel
-      ? OptLanguageModel.fromTextConfig(cfg.text.raw)
-      : T5LanguageModel.fromTextConfig(cfg.text.raw);
-    const layout = detectCheckpointLayout(checkpoint.names());
-    const strict = options.strict ?? false;
-    const vision = await loadVisionTensors(checkpoint, cfg.vision, { strict });
-    const qformer = await loadQFormerTensors(checkpoint, qformerModelConfigFromJson(config), {
-      strict: false,
-      canonicalName: (n) => toCanonicalName(layout, n),
-    });
-    const lmTensors = await lm.loadTensors(checkpoint);
-    const all = new Map<string, HostTensor>([...vision.tensors, ...qformer.tensors, ...lmTensors.tensors]);
-    // Read by no part: ignored by the vision tower and the Q-Former, outside the LM (whose own
-    // unread names, e.g. a tied lm_head, are in lmTensors.ignored).
-    const byQFormer = new Set(qformer.ignored);
-    const ignored = vision.ignored.filter((n) => byQFormer.has(n) && !n.startsWith(lm.prefix));
-    const extra = [...ignored, ...lmTensors.ignored];
-    if (strict && extra.length > 0)
-      throw new OnnxBackendError('ONNX_EXPORT', `checkpoint tensor(s) no part uses: ${extra.slice(0, 5).join(', ')}`);
-    const params = backend.createParams(all);
-    all.clear();
-    return {
-      backend,
-      modelType: cfg.modelType,
-      vision: cfg.vision,
-      qformer: qformer.spec,
-      lm,
-      params,
-      textConfig: cfg.text.raw,
-      ignored: extra,
-    };
-  } finally {
-    await checkpoint.close();
-  }
+): Promise<Blip2Model<Sym>> {
+  const { model } = await loadBlip2FromDir(backend, dir, { strict: options.strict ?? false });
+  return model;
 }
 
 /**
@@ -126,7 +73,10 @@ export async function writeBlip2Onnx(
   const outDir = resolve(dir);
   const parts = await exportBlip2Graphs(src, options);
   await mkdir(dirname(outDir), { recursive: true });
-  const staging = join(dirname(outDir), `.${basename(outDir)}.qf-blip2-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const staging = join(
+    dirname(outDir),
+    `.${basename(outDir)}.qf-blip2-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   await mkdir(staging);
   try {
     const data: Record<string, string | undefined> = {};
@@ -157,9 +107,13 @@ export async function exportBlip2OnnxFromDir(
 ): Promise<Blip2OnnxManifest & { readonly ignored: readonly string[] }> {
   const backend = createOnnxBackend({ name: 'onnx-export' });
   try {
-    const src = await loadBlip2ForOnnx(backend, modelDir, { strict: options.strict ?? false });
-    const manifest = await writeBlip2Onnx(src, outDir, options);
-    return { ...manifest, ignored: src.ignored };
+    const model = await loadBlip2ForOnnx(backend, modelDir, { strict: options.strict ?? false });
+    try {
+      const manifest = await writeBlip2Onnx(model, outDir, options);
+      return { ...manifest, ignored: model.ignored };
+    } finally {
+      model.dispose();
+    }
   } finally {
     await backend.dispose();
   }

@@ -2,6 +2,8 @@ import {
   OptLanguageModel,
   T5_GRAPH_KEYS,
   type T5LanguageModel,
+  blip2GraphKey,
+  blip2QFormerProjectorGraph,
   optPrefillGraph,
   optStepGraph,
   t5DecoderGraph,
@@ -11,16 +13,11 @@ import {
   type GraphFn,
   type ParamStore,
   type QFormerModelSpec,
-  bidirectionalMask,
-  languageProjection,
-  qformerEncoder,
-  queryTokens,
-  textEmbeddings,
   visionGraph,
   visionGraphKey,
   visionShape,
 } from '@qf/core';
-import type { HostTensor, VisionConfig } from '@qf/io';
+import type { Blip2Config, HostTensor } from '@qf/io';
 import type { Dim } from './proto.js';
 
 /**
@@ -55,16 +52,15 @@ export const BLIP2_LM_PARTS = {
   'encoder-decoder': ['t5_encoder', 't5_decoder_first', 't5_decoder_step'],
 } as const satisfies Record<string, readonly Blip2OnnxPart[]>;
 
-/** Graph key of the `qformer_projector` part (the runtime's key for the same graph). */
-export const QFORMER_PROJECTOR_KEY = 'blip2:qformer-projector';
+/** The options `qformer_projector` is recorded with: InstructBLIP reads the instruction and its mask. */
+const projectorOptions = (instruct: boolean) => ({ instruct, qformerMask: true });
 
 /**
  * The `backend.run` key each part is run under by the TS runtime (`OptDecodingSession`,
  * `T5DecodingSession`, `VisionModel`), so a backend reading the exported files can serve those calls.
  */
-export const BLIP2_GRAPH_KEYS: Readonly<Record<Blip2OnnxPart, string>> = {
+export const BLIP2_GRAPH_KEYS: Readonly<Record<Exclude<Blip2OnnxPart, 'qformer_projector'>, string>> = {
   vision: visionGraphKey(),
-  qformer_projector: QFORMER_PROJECTOR_KEY,
   lm_prefill: 'opt:prefill:st',
   lm_step: 'opt:step',
   t5_encoder: `${T5_GRAPH_KEYS.encoder}:st`,
@@ -72,11 +68,18 @@ export const BLIP2_GRAPH_KEYS: Readonly<Record<Blip2OnnxPart, string>> = {
   t5_decoder_step: T5_GRAPH_KEYS.decoderStep,
 };
 
-/** What the exporter needs of a whole model: configs, the LM, and one parameter store. */
+/** The key of the `qformer_projector` part (`blip2GraphKey` of `@qf/bridge`). */
+export function qformerProjectorKey(instruct: boolean): string {
+  return blip2GraphKey('qformer-projector', projectorOptions(instruct));
+}
+
+/**
+ * What the exporter needs of a whole model (a `Blip2Model` of `@qf/bridge` has all of it): the
+ * parsed config, the Q-Former as the model runs it, the LM, and one parameter store.
+ */
 export interface Blip2GraphSource<T> {
-  readonly modelType: 'blip-2' | 'instructblip';
-  readonly vision: VisionConfig;
-  readonly qformer: QFormerModelSpec;
+  readonly config: Blip2Config;
+  readonly spec: QFormerModelSpec;
   readonly lm: OptLanguageModel | T5LanguageModel;
   /** Every tensor under its HF name: `vision_model.*`, the Q-Former's, `language_projection.*`, `language_model.*`. */
   readonly params: ParamStore<T>;
@@ -84,15 +87,18 @@ export interface Blip2GraphSource<T> {
 
 /** Input and output names with their documentation (dims use the axis names below). */
 export const BLIP2_IO_DOCS: Readonly<Record<string, string>> = {
-  pixel_values: 'float32 [batch, 3, image_size, image_size]: preprocessed images (see manifest.preprocessing)',
+  pixel_values:
+    'float32 [batch, 3, image_size, image_size]: preprocessed images (see manifest.preprocessing)',
   vision_output: 'float32 [batch, num_image_tokens, vision_hidden]: vision tower last_hidden_state',
   image_embeds: 'float32 [batch, num_image_tokens, vision_hidden]: the vision_output of the vision part',
   qformer_input_ids: 'int64 [batch, instruction_length]: InstructBLIP instruction ids (Q-Former tokenizer)',
   qformer_attention_mask: 'int64 [batch, instruction_length]: 1 = token, 0 = padding',
-  query_output:
-    'float32 [batch, num_query_tokens (+ instruction_length), qformer_hidden]: Q-Former last hidden state',
+  query_output: 'float32 [batch, num_query_tokens, qformer_hidden]: Q-Former output of the query tokens',
+  qformer_output:
+    'float32 [batch, num_query_tokens + instruction_length, qformer_hidden]: InstructBLIP Q-Former output (queries and instruction)',
   language_projection: 'float32 [batch, num_query_tokens, lm_hidden]: the soft prompt of the LM',
-  soft_prompt: 'float32 [batch, num_query_tokens, lm_hidden]: language_projection of the qformer_projector part',
+  soft_prompt:
+    'float32 [batch, num_query_tokens, lm_hidden]: language_projection of the qformer_projector part',
   lm_input_ids: 'int64 [batch, prompt_length]: LM prompt ids (no prompt: [[bos]] per row)',
   lm_attention_mask:
     'int64 [batch, length]: 1 = attend, 0 = padding, over [soft prompt ; prompt ; generated tokens]',
@@ -105,11 +111,23 @@ export const BLIP2_IO_DOCS: Readonly<Record<string, string>> = {
 };
 
 const KV_DOCS: readonly [RegExp, string][] = [
-  [/^present_(key|value)\.\d+$/, 'float32 [batch, heads, length, head_dim]: OPT self-attention cache after this call'],
-  [/^past_(key|value)\.\d+$/, 'float32 [batch, heads, past_length, head_dim]: OPT cache from the previous call'],
-  [/^cross\.\d+\.(key|value)$/, 'float32 [batch, heads, encoder_length, d_kv]: T5 cross-attention K/V of block i'],
+  [
+    /^present_(key|value)\.\d+$/,
+    'float32 [batch, heads, length, head_dim]: OPT self-attention cache after this call',
+  ],
+  [
+    /^past_(key|value)\.\d+$/,
+    'float32 [batch, heads, past_length, head_dim]: OPT cache from the previous call',
+  ],
+  [
+    /^cross\.\d+\.(key|value)$/,
+    'float32 [batch, heads, encoder_length, d_kv]: T5 cross-attention K/V of block i',
+  ],
   [/^past\.\d+\.(key|value)$/, 'float32 [batch, heads, past_length, d_kv]: T5 self-attention cache'],
-  [/^present\.\d+\.(key|value)$/, 'float32 [batch, heads, length, d_kv]: T5 self-attention cache after this call'],
+  [
+    /^present\.\d+\.(key|value)$/,
+    'float32 [batch, heads, length, d_kv]: T5 self-attention cache after this call',
+  ],
 ];
 
 /** The documentation of an input or output name of any part. */
@@ -146,53 +164,19 @@ function dummyOf(io: IoDecl): HostTensor {
     : { dtype: 'I64', shape, data: new BigInt64Array(n).fill(1n) };
 }
 
-/**
- * The Q-Former + projector graph: BLIP-2 runs the queries over the image; InstructBLIP runs
- * [queries ; instruction] together (bidirectional mask, text padding masked out) and projects the
- * first Q rows, as HF `InstructBlipForConditionalGeneration` does.
- */
-export function qformerProjectorGraph<T>(
-  spec: QFormerModelSpec,
-  params: ParamStore<T>,
-  instruct: boolean,
-): GraphFn<T> {
-  const q = spec.numQueryTokens;
-  return (ops, inputs) => {
-    const imageEmbeds = inputs['image_embeds'] as T;
-    const ids = inputs['qformer_input_ids'];
-    const image = { embeds: imageEmbeds };
-    const pass =
-      instruct && ids
-        ? qformerEncoder(ops, spec.qformer, params, {
-            queries: queryTokens(ops, params, ids),
-            queryLength: q,
-            text: textEmbeddings(ops, params, ids),
-            selfMask: bidirectionalMask(ops, q, inputs['qformer_attention_mask'] as T),
-            image,
-          })
-        : qformerEncoder(ops, spec.qformer, params, {
-            queries: queryTokens(ops, params, imageEmbeds),
-            queryLength: q,
-            image,
-          });
-    const out = pass.lastHiddenState;
-    const queries = instruct ? ops.slice(out, 1, 0, q) : out;
-    return { query_output: out, language_projection: languageProjection(ops, params, queries) };
-  };
-}
-
 function kvNames(layers: number, name: (i: number, w: 'key' | 'value') => string): string[] {
   return Array.from({ length: layers }, (_, i) => [name(i, 'key'), name(i, 'value')]).flat();
 }
 
 /** Plans every part this model has, in export order. */
 export function planBlip2Parts<T>(src: Blip2GraphSource<T>): PartPlan<T>[] {
-  const vs = visionShape(src.vision);
+  const vs = visionShape(src.config.vision);
   const tokens = vs.numPatches + 1;
-  const spec = src.qformer;
+  const spec = src.spec;
   const q = spec.numQueryTokens;
   const lmWidth = spec.languageProjection?.outFeatures ?? src.lm.shape.hiddenSize;
-  const instruct = src.modelType === 'instructblip';
+  const instruct = src.config.modelType === 'instructblip';
+  const hidden = spec.qformer.hiddenSize;
   const plan = <P extends Omit<PartPlan<T>, 'dummy'>>(p: P): PartPlan<T> => ({
     ...p,
     dummy: Object.fromEntries(p.inputs.map((io) => [io.name, dummyOf(io)])),
@@ -201,14 +185,14 @@ export function planBlip2Parts<T>(src: Blip2GraphSource<T>): PartPlan<T>[] {
     plan({
       part: 'vision',
       key: BLIP2_GRAPH_KEYS.vision,
-      graph: visionGraph(src.vision, src.params),
+      graph: visionGraph(src.config.vision, src.params),
       inputs: [f32('pixel_values', ['batch', 3, vs.imageSize, vs.imageSize])],
       outputs: [f32('vision_output', ['batch', tokens, vs.hidden])],
     }),
     plan({
       part: 'qformer_projector',
-      key: BLIP2_GRAPH_KEYS.qformer_projector,
-      graph: qformerProjectorGraph(spec, src.params, instruct),
+      key: qformerProjectorKey(instruct),
+      graph: blip2QFormerProjectorGraph(spec, src.params, projectorOptions(instruct)),
       inputs: [
         f32('image_embeds', ['batch', 'num_image_tokens', vs.hidden]),
         ...(instruct
@@ -219,7 +203,8 @@ export function planBlip2Parts<T>(src: Blip2GraphSource<T>): PartPlan<T>[] {
           : []),
       ],
       outputs: [
-        f32('query_output', ['batch', instruct ? `${q}+instruction_length` : q, spec.qformer.hiddenSize]),
+        ...(instruct ? [f32('qformer_output', ['batch', `${q}+instruction_length`, hidden])] : []),
+        f32('query_output', ['batch', q, hidden]),
         f32('language_projection', ['batch', q, lmWidth]),
       ],
     }),
@@ -228,8 +213,7 @@ export function planBlip2Parts<T>(src: Blip2GraphSource<T>): PartPlan<T>[] {
   if (src.lm instanceof OptLanguageModel) {
     const lm = src.lm;
     const kv = (name: string, len: Dim) => f32(name, ['batch', numHeads, len, headDim]);
-    const present = (len: Dim) =>
-      kvNames(numLayers, (i, w) => `present_${w}.${i}`).map((n) => kv(n, len));
+    const present = (len: Dim) => kvNames(numLayers, (i, w) => `present_${w}.${i}`).map((n) => kv(n, len));
     parts.push(
       plan({
         part: 'lm_prefill',

@@ -1,16 +1,20 @@
 import {
-  type DecodingSession,
-  type GenerateOptions,
+  type Blip2GenerateOptions,
+  type Blip2GenerateResult,
+  type Blip2Inputs,
+  type Blip2LanguageModel,
   type GenerateResult,
   OptLanguageModel,
-  T5LanguageModel,
-  blip2DecoderOnlyLengths,
+  blip2Config,
+  blip2GenerateOptions,
+  blip2LanguageModel,
   bosPrompt,
   generate,
+  validateBlip2Inputs,
   withPrompt,
 } from '@qf/bridge';
 import { type Backend, type GraphFn, type Ops, type ParamStore, paramStore } from '@qf/core';
-import type { HostTensor } from '@qf/io';
+import { type Blip2Config, ConfigError, type HostTensor, TensorError } from '@qf/io';
 import { OnnxBackendError } from './errors.js';
 import type { Blip2OnnxManifest } from './export-blip2.js';
 import { type InferenceSession, type OrtModule, type Tensor, fromOrtTensor, toOrtTensor } from './ort.js';
@@ -59,7 +63,10 @@ export class OnnxFileBackend implements Backend<unknown> {
   createParams(tensors: ReadonlyMap<string, HostTensor>): ParamStore<unknown> {
     this.checkAlive();
     if (tensors.size > 0)
-      throw new OnnxBackendError('ONNX_TRACE', 'an OnnxFileBackend takes no parameters (the files hold them)');
+      throw new OnnxBackendError(
+        'ONNX_TRACE',
+        'an OnnxFileBackend takes no parameters (the files hold them)',
+      );
     return paramStore(new Map<string, unknown>());
   }
 
@@ -75,7 +82,10 @@ export class OnnxFileBackend implements Backend<unknown> {
     for (const name of session.inputNames) {
       const t = inputs[name];
       if (!t)
-        throw new OnnxBackendError('ONNX_RUNTIME', `graph "${key}" needs input "${name}", which was not given`);
+        throw new OnnxBackendError(
+          'ONNX_RUNTIME',
+          `graph "${key}" needs input "${name}", which was not given`,
+        );
       feeds[name] = toOrtTensor(this.options.ort, name, t);
     }
     const extra = Object.keys(inputs).filter((n) => !session.inputNames.includes(n));
@@ -85,9 +95,13 @@ export class OnnxFileBackend implements Backend<unknown> {
     try {
       results = await session.run(feeds);
     } catch (e) {
-      throw new OnnxBackendError('ONNX_RUNTIME', `ONNX Runtime failed to run "${key}": ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new OnnxBackendError(
+        'ONNX_RUNTIME',
+        `ONNX Runtime failed to run "${key}": ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
     const out: Record<string, HostTensor> = {};
     for (const [name, t] of Object.entries(results)) out[name] = fromOrtTensor(name, t);
@@ -124,7 +138,14 @@ export class OnnxFileBackend implements Backend<unknown> {
     this.disposed = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(all.map((s) => s.then((x) => x.release(), () => undefined)));
+    await Promise.all(
+      all.map((s) =>
+        s.then(
+          (x) => x.release(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 
   private checkAlive(): void {
@@ -132,41 +153,18 @@ export class OnnxFileBackend implements Backend<unknown> {
   }
 }
 
-/** What to caption: images and, optionally, an LM prompt and (InstructBLIP) an instruction. */
-export interface Blip2CaptionInputs {
-  /** float32 [B, 3, S, S], preprocessed as `manifest.preprocessing` says. */
-  readonly pixelValues: HostTensor;
-  /** int [B, T] LM prompt ids (default: `[[bos]] * B`). */
-  readonly inputIds?: HostTensor | undefined;
-  /** int [B, T] (default all ones). */
-  readonly attentionMask?: HostTensor | undefined;
-  /** InstructBLIP: int [B, T'] instruction ids for the Q-Former (required there). */
-  readonly qformerInputIds?: HostTensor | undefined;
-  readonly qformerAttentionMask?: HostTensor | undefined;
-}
-
-/** Generation settings (HF names); BLIP-2's own length bookkeeping is applied for decoder-only LMs. */
-export type Blip2GenerateOptions = Pick<
-  GenerateOptions,
-  'maxNewTokens' | 'numBeams' | 'lengthPenalty' | 'earlyStopping' | 'numReturnSequences' | 'minNewTokens'
-> & { readonly minLength?: number; readonly maxLength?: number };
-
-/** {@link GenerateResult} plus the sequences as HF `generate` returns them. */
-export interface Blip2CaptionResult extends GenerateResult {
-  /** Decoder-only: prompt ids + new tokens; encoder-decoder: decoder start id + new tokens. */
-  readonly fullSequences: HostTensor<'I32'>;
-  /** The soft prompt the LM was given, [B, Q, lm_hidden]. */
-  readonly softPrompt: HostTensor;
-}
-
 /**
  * Captioning from the files of `writeBlip2Onnx`: vision -> Q-Former + projector -> LM generation
- * (greedy or beam search over the exported prefill/step or T5 encoder/decoder graphs), with the
- * host-side decoding of `@qf/bridge` and no model weights in JS. Open one with `openBlip2Onnx`
- * (`@qf/backends/onnx/node`) or from a manifest and file locations.
+ * (greedy or beam search over the exported prefill/step or T5 encoder/decoder graphs). The same
+ * host-side code as `Blip2Model` of `@qf/bridge` runs on top (input validation, HF length bookkeeping,
+ * `OptDecodingSession` / `T5DecodingSession`, `generate`), with no weights in JS. It has the shape of
+ * the bridge's `CaptionModel` (`instruct`, `imageSize`, `lm`, `generate`).
+ * Open one with `openBlip2Onnx` (`@qf/backends/onnx/node`) or {@link Blip2OnnxRunner.create}.
  */
 export class Blip2OnnxRunner {
-  readonly lm: OptLanguageModel | T5LanguageModel;
+  /** The parsed HF config the export carries. */
+  readonly config: Blip2Config;
+  readonly lm: Blip2LanguageModel;
   private readonly params: ParamStore<unknown>;
 
   constructor(
@@ -174,11 +172,12 @@ export class Blip2OnnxRunner {
     readonly backend: OnnxFileBackend,
   ) {
     if (manifest.format !== 'qformer-ts-blip2-onnx/1')
-      throw new OnnxBackendError('ONNX_RUNTIME', `not a BLIP-2 ONNX manifest (format ${String(manifest.format)})`);
-    this.lm =
-      manifest.config.lm.kind === 'decoder-only'
-        ? OptLanguageModel.fromTextConfig(manifest.textConfig)
-        : T5LanguageModel.fromTextConfig(manifest.textConfig);
+      throw new OnnxBackendError(
+        'ONNX_RUNTIME',
+        `not a BLIP-2 ONNX manifest (format ${String(manifest.format)})`,
+      );
+    this.config = blip2Config(manifest.hfConfig);
+    this.lm = blip2LanguageModel(this.config);
     this.params = backend.createParams(new Map());
   }
 
@@ -199,6 +198,16 @@ export class Blip2OnnxRunner {
     return new Blip2OnnxRunner(manifest, new OnnxFileBackend({ ...rest, graphs }));
   }
 
+  /** True for InstructBLIP (the Q-Former reads `qformer_input_ids`). */
+  get instruct(): boolean {
+    return this.config.modelType === 'instructblip';
+  }
+
+  /** S, the side of `pixel_values`. */
+  get imageSize(): number {
+    return this.config.vision.imageSize;
+  }
+
   private key(part: string): string {
     const p = this.manifest.parts.find((x) => x.part === part);
     if (!p) throw new OnnxBackendError('ONNX_RUNTIME', `the export has no "${part}" part`);
@@ -211,70 +220,66 @@ export class Blip2OnnxRunner {
     return out['vision_output'] as HostTensor;
   }
 
-  /** `qformer_projector` part: image features (+ instruction) -> query_output, language_projection. */
-  async qformerProjector(
-    imageEmbeds: HostTensor,
-    instruction?: { inputIds: HostTensor; attentionMask?: HostTensor | undefined },
-  ): Promise<{ query_output: HostTensor; language_projection: HostTensor }> {
-    const inputs: Record<string, HostTensor> = { image_embeds: imageEmbeds };
-    if (this.manifest.config.qformer.instruction) {
-      if (!instruction)
-        throw new OnnxBackendError('ONNX_RUNTIME', 'InstructBLIP needs qformerInputIds (the instruction)');
-      inputs['qformer_input_ids'] = instruction.inputIds;
-      inputs['qformer_attention_mask'] = instruction.attentionMask ?? ones(instruction.inputIds);
+  /**
+   * The image side (`vision` then `qformer_projector`): `vision_output`, `query_output`,
+   * `language_projection` and, for InstructBLIP, `qformer_output`, as `Blip2Model.encodeImage`.
+   */
+  async encodeImage(
+    inputs: Pick<Blip2Inputs, 'pixel_values' | 'qformer_input_ids' | 'qformer_attention_mask'>,
+  ): Promise<Record<string, HostTensor>> {
+    validateBlip2Inputs(this.config, this.lm, inputs);
+    const visionOutput = await this.vision(inputs.pixel_values);
+    const feed: Record<string, HostTensor> = { image_embeds: visionOutput };
+    const ids = inputs.qformer_input_ids;
+    if (this.instruct && ids) {
+      feed['qformer_input_ids'] = ids;
+      feed['qformer_attention_mask'] = inputs.qformer_attention_mask ?? ones(ids);
     }
-    const out = await this.backend.run(this.key('qformer_projector'), noGraph, inputs);
-    return { query_output: out['query_output'] as HostTensor, language_projection: out['language_projection'] as HostTensor };
+    const out = await this.backend.run(this.key('qformer_projector'), noGraph, feed);
+    return { vision_output: visionOutput, ...out };
   }
 
-  /** A decoding session of the exported LM over a soft prompt and prompt ids (see `@qf/bridge`). */
-  session(softPrompt: HostTensor, inputIds: HostTensor, attentionMask?: HostTensor): DecodingSession {
-    const prompt = { softPrompt, inputIds, attentionMask };
-    return this.lm instanceof OptLanguageModel
-      ? this.lm.session(this.backend, this.params, prompt)
-      : this.lm.session(this.backend, this.params, prompt);
-  }
-
-  /** Images -> captions, as HF `Blip2ForConditionalGeneration.generate` / InstructBLIP's. */
-  async generate(inputs: Blip2CaptionInputs, options: Blip2GenerateOptions): Promise<Blip2CaptionResult> {
-    const rows = inputs.pixelValues.shape[0] as number;
-    const imageEmbeds = await this.vision(inputs.pixelValues);
-    const instruction = inputs.qformerInputIds
-      ? { inputIds: inputs.qformerInputIds, attentionMask: inputs.qformerAttentionMask }
-      : undefined;
-    const { language_projection: softPrompt } = await this.qformerProjector(imageEmbeds, instruction);
+  /**
+   * HF `generate` of BLIP-2 / InstructBLIP from the files, with `Blip2Model.generate`'s inputs,
+   * options (defaults from the exported config) and result.
+   */
+  async generate(inputs: Blip2Inputs, options: Blip2GenerateOptions = {}): Promise<Blip2GenerateResult> {
+    for (const name of ['labels', 'decoder_input_ids'] as const)
+      if (inputs[name]) throw new TensorError('TENSOR_UNEXPECTED', name, 'generate takes no targets');
+    const { batch } = validateBlip2Inputs(this.config, this.lm, inputs);
     const bos = this.lm.tokens.bos;
-    if (!inputs.inputIds && bos === undefined)
-      throw new OnnxBackendError('ONNX_RUNTIME', 'no prompt given and the LM config has no bos_token_id');
-    const ids = inputs.inputIds ?? bosPrompt(rows, bos as number);
-    const session = this.session(softPrompt, ids, inputs.attentionMask);
-    const t = ids.shape[1] as number;
-    const base = { eosTokenId: this.lm.tokens.eos, padTokenId: this.lm.tokens.pad, ...options };
-    const settings: GenerateOptions =
-      this.lm.kind === 'decoder-only'
-        ? {
-            ...base,
-            ...blip2DecoderOnlyLengths({
-              queryLength: softPrompt.shape[1] as number,
-              promptLength: t,
-              maxNewTokens: options.maxNewTokens,
-              maxLength: options.maxLength,
-              minLength: options.minLength,
-              minNewTokens: options.minNewTokens,
-            }),
-          }
-        : base;
+    if (!inputs.input_ids && bos === undefined)
+      throw new ConfigError('text_config.bos_token_id', 'needed to generate without input_ids, got nothing');
+    const prompt = inputs.input_ids ?? bosPrompt(batch, bos as number);
+    const settings = blip2GenerateOptions(this.config, this.lm, prompt.shape[1] as number, options);
+    const image = await this.encodeImage(inputs);
+    const lmPrompt = {
+      softPrompt: image['language_projection'],
+      inputIds: prompt,
+      attentionMask: inputs.input_ids ? inputs.attention_mask : undefined,
+    };
+    const session =
+      this.lm instanceof OptLanguageModel
+        ? this.lm.session(this.backend, this.params, lmPrompt)
+        : this.lm.session(this.backend, this.params, lmPrompt);
     let res: GenerateResult;
     try {
       res = await generate(session, settings);
     } finally {
       session.dispose();
     }
-    const n = options.numReturnSequences ?? 1;
     const start = this.lm.tokens.decoderStart ?? 0;
-    const prefix =
-      this.lm.kind === 'decoder-only' ? ids : ({ dtype: 'I32', shape: [rows, 1], data: new Int32Array(rows).fill(start) } as const);
-    return { ...res, fullSequences: withPrompt(prefix, res.sequences, n), softPrompt };
+    const head =
+      this.lm.kind === 'decoder-only'
+        ? prompt
+        : ({ dtype: 'I32', shape: [batch, 1], data: new Int32Array(batch).fill(start) } as const);
+    return {
+      sequences: withPrompt(head, res.sequences, settings.numReturnSequences ?? 1),
+      generated: res.sequences,
+      promptLength: head.shape[1] as number,
+      scores: res.scores,
+      sequenceScores: res.sequenceScores,
+    };
   }
 
   /** Releases every ORT session. */

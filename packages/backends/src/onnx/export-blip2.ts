@@ -1,5 +1,5 @@
 import { OptLanguageModel } from '@qf/bridge';
-import { CLIP_MEAN, CLIP_STD, visionShape } from '@qf/core';
+import { type Backend, CLIP_MEAN, CLIP_STD, visionShape } from '@qf/core';
 import { OnnxBackend } from './backend.js';
 import {
   BLIP2_LM_PARTS,
@@ -16,20 +16,27 @@ import type { Sym } from './trace.js';
 import { DataType } from './proto.js';
 import type { WeightFormat } from './weights.js';
 
-/** A whole BLIP-2 / InstructBLIP model loaded on an {@link OnnxBackend}, ready to export. */
+/**
+ * A whole BLIP-2 / InstructBLIP model on an {@link OnnxBackend}: a `Blip2Model<Sym>` of `@qf/bridge`
+ * (`Blip2Model.load(createOnnxBackend({}), checkpoint, config)`) is one.
+ */
 export interface Blip2OnnxSource extends Blip2GraphSource<Sym> {
-  /** The backend that made `params` (used only to record; no session is created). */
-  readonly backend: OnnxBackend;
-  /** The HF `text_config` JSON: the manifest carries it so a runtime can rebuild the LM's host side. */
-  readonly textConfig: Readonly<Record<string, unknown>>;
+  /** The backend that made `params`: an OnnxBackend (used only to record; no session is created). */
+  readonly backend: Backend<Sym>;
 }
+
+/** Weight storage of a whole-model export. */
+export type Blip2WeightFormat = Exclude<WeightFormat, 'int8'>;
 
 /** Options of {@link exportBlip2Graphs}. */
 export interface Blip2ExportOptions {
   /** Parts or groups (`lm` = every LM part, `all` = everything); default `all`. */
   readonly parts?: readonly (Blip2OnnxPart | Blip2PartGroup)[];
-  /** Weight storage (default `float32`; `float16` halves the files, compute stays float32). */
-  readonly weights?: WeightFormat;
+  /**
+   * Weight storage (default `float32`; `float16` halves the files, compute stays float32). The
+   * Q-Former-only export's `int8` is not offered here (not validated on these graphs).
+   */
+  readonly weights?: Blip2WeightFormat;
   /** Fuse Q/K/V linears into one MatMul (default true). */
   readonly fuseLinears?: boolean;
 }
@@ -58,10 +65,23 @@ export interface Blip2ExportedPart {
 export interface Blip2OnnxManifest {
   readonly format: 'qformer-ts-blip2-onnx/1';
   readonly modelType: 'blip-2' | 'instructblip';
-  readonly weights: WeightFormat;
+  readonly weights: Blip2WeightFormat;
+  /** The HF `config.json` of the model (a runtime rebuilds the LM's host side and generation defaults from it). */
+  readonly hfConfig: Readonly<Record<string, unknown>>;
   readonly config: {
-    readonly vision: { imageSize: number; patchSize: number; hiddenSize: number; numHiddenLayers: number; numImageTokens: number };
-    readonly qformer: { numQueryTokens: number; hiddenSize: number; numHiddenLayers: number; instruction: boolean };
+    readonly vision: {
+      imageSize: number;
+      patchSize: number;
+      hiddenSize: number;
+      numHiddenLayers: number;
+      numImageTokens: number;
+    };
+    readonly qformer: {
+      numQueryTokens: number;
+      hiddenSize: number;
+      numHiddenLayers: number;
+      instruction: boolean;
+    };
     readonly lm: {
       kind: 'decoder-only' | 'encoder-decoder';
       modelType: string;
@@ -80,9 +100,13 @@ export interface Blip2OnnxManifest {
     mean: readonly number[];
     std: readonly number[];
   };
-  readonly specialTokens: { bos?: number | undefined; eos?: number | undefined; pad?: number | undefined; decoderStart?: number | undefined };
-  /** The HF `text_config` JSON. */
-  readonly textConfig: Readonly<Record<string, unknown>>;
+  readonly specialTokens: {
+    bos?: number | undefined;
+    /** Every EOS id (OPT configs may list several). */
+    eos: readonly number[];
+    pad?: number | undefined;
+    decoderStart?: number | undefined;
+  };
   readonly parts: readonly {
     readonly part: Blip2OnnxPart;
     readonly file: string;
@@ -117,7 +141,12 @@ export function resolveBlip2Parts(
 const elemCode = (d: IoDecl['dtype']) => (d === 'float32' ? DataType.FLOAT : DataType.INT64);
 
 /** Puts the declared names, dims and docs on a built graph, checking they match what was recorded. */
-function declare(graph: BuiltGraph, part: Blip2OnnxPart, inputs: readonly IoDecl[], outputs: readonly IoDecl[]): BuiltGraph {
+function declare(
+  graph: BuiltGraph,
+  part: Blip2OnnxPart,
+  inputs: readonly IoDecl[],
+  outputs: readonly IoDecl[],
+): BuiltGraph {
   const apply = (kind: string, got: BuiltGraph['inputs'], want: readonly IoDecl[]) => {
     const names = got.map((g) => g.name).sort();
     const expected = want.map((w) => w.name).sort();
@@ -129,11 +158,18 @@ function declare(graph: BuiltGraph, part: Blip2OnnxPart, inputs: readonly IoDecl
     return want.map((w) => {
       const g = got.find((x) => x.name === w.name);
       if (g?.elemType !== elemCode(w.dtype))
-        throw new OnnxBackendError('ONNX_EXPORT', `part "${part}": ${kind.slice(0, -1)} "${w.name}" is not ${w.dtype}`);
+        throw new OnnxBackendError(
+          'ONNX_EXPORT',
+          `part "${part}": ${kind.slice(0, -1)} "${w.name}" is not ${w.dtype}`,
+        );
       return { name: w.name, elemType: g.elemType, dims: w.dims, doc: blip2IoDoc(w.name) };
     });
   };
-  return { ...graph, inputs: apply('inputs', graph.inputs, inputs), outputs: apply('outputs', graph.outputs, outputs) };
+  return {
+    ...graph,
+    inputs: apply('inputs', graph.inputs, inputs),
+    outputs: apply('outputs', graph.outputs, outputs),
+  };
 }
 
 /**
@@ -149,27 +185,36 @@ export async function exportBlip2Graphs(
   src: Blip2OnnxSource,
   options: Blip2ExportOptions = {},
 ): Promise<Blip2ExportedPart[]> {
-  if (!(src.backend instanceof OnnxBackend))
-    throw new OnnxBackendError('ONNX_EXPORT', 'export needs parameters made by an OnnxBackend');
+  const backend = src.backend;
+  if (!(backend instanceof OnnxBackend))
+    throw new OnnxBackendError('ONNX_EXPORT', 'export needs a model loaded on an OnnxBackend');
   const wanted = new Set(resolveBlip2Parts(src, options.parts));
   const weights = options.weights ?? 'float32';
   const out: Blip2ExportedPart[] = [];
   for (const plan of planBlip2Parts(src)) {
     if (!wanted.has(plan.part)) continue;
-    const [rec] = await src.backend.recordRuns(() => src.backend.run(plan.key, plan.graph, plan.dummy));
+    const [rec] = await backend.recordRuns(() => backend.run(plan.key, plan.graph, plan.dummy));
     if (!rec) throw new OnnxBackendError('ONNX_EXPORT', `recording part "${plan.part}" produced no graph`);
     const names = plan.outputs.map((o) => o.name);
-    const ordered = { trace: rec.trace, outputs: Object.fromEntries(names.map((n) => [n, rec.outputs[n] as Sym])) };
+    const ordered = {
+      trace: rec.trace,
+      outputs: Object.fromEntries(names.map((n) => [n, rec.outputs[n] as Sym])),
+    };
     const built = buildGraph(ordered, {
       outputs: names,
       weights,
       fuseLinears: options.fuseLinears ?? true,
       graphName: `blip2_${plan.part}`,
-      doc: `${src.modelType === 'instructblip' ? 'InstructBLIP' : 'BLIP-2'} ${plan.part}, exported by qformer-ts`,
-      metadata: { part: plan.part, graph_key: plan.key, weights, model_type: src.modelType },
+      doc: `${src.config.modelType === 'instructblip' ? 'InstructBLIP' : 'BLIP-2'} ${plan.part}, exported by qformer-ts`,
+      metadata: { part: plan.part, graph_key: plan.key, weights, model_type: src.config.modelType },
     });
     const graph = declare(built, plan.part, plan.inputs, plan.outputs);
-    const io = (v: BuiltGraph['inputs'][number], d: IoDecl): Blip2Io => ({ name: v.name, dtype: d.dtype, dims: v.dims, doc: v.doc });
+    const io = (v: BuiltGraph['inputs'][number], d: IoDecl): Blip2Io => ({
+      name: v.name,
+      dtype: d.dtype,
+      dims: v.dims,
+      doc: v.doc,
+    });
     out.push({
       part: plan.part,
       fileName: `blip2_${plan.part}.onnx`,
@@ -184,30 +229,37 @@ export async function exportBlip2Graphs(
 
 /** The manifest of an export (`files`: the data file name of each part written with external data). */
 export function blip2Manifest(
-  src: Omit<Blip2OnnxSource, 'backend' | 'params'>,
+  src: Omit<Blip2GraphSource<unknown>, 'params'>,
   parts: readonly Blip2ExportedPart[],
-  weights: WeightFormat,
+  weights: Blip2WeightFormat,
   externalData: Readonly<Record<string, string | undefined>> = {},
 ): Blip2OnnxManifest {
-  const vs = visionShape(src.vision);
+  const vs = visionShape(src.config.vision);
   const { shape, tokens } = src.lm;
+  const eos =
+    src.lm instanceof OptLanguageModel
+      ? src.lm.config.eosTokenIds
+      : tokens.eos === undefined
+        ? []
+        : [tokens.eos];
   return {
     format: 'qformer-ts-blip2-onnx/1',
-    modelType: src.modelType,
+    modelType: src.config.modelType,
     weights,
+    hfConfig: src.config.raw,
     config: {
       vision: {
         imageSize: vs.imageSize,
         patchSize: vs.patchSize,
         hiddenSize: vs.hidden,
-        numHiddenLayers: src.vision.numHiddenLayers,
+        numHiddenLayers: src.config.vision.numHiddenLayers,
         numImageTokens: vs.numPatches + 1,
       },
       qformer: {
-        numQueryTokens: src.qformer.numQueryTokens,
-        hiddenSize: src.qformer.qformer.hiddenSize,
-        numHiddenLayers: src.qformer.qformer.numHiddenLayers,
-        instruction: src.modelType === 'instructblip',
+        numQueryTokens: src.spec.numQueryTokens,
+        hiddenSize: src.spec.qformer.hiddenSize,
+        numHiddenLayers: src.spec.qformer.numHiddenLayers,
+        instruction: src.config.modelType === 'instructblip',
       },
       lm: {
         kind: src.lm.kind,
@@ -226,8 +278,7 @@ export function blip2Manifest(
       mean: [...CLIP_MEAN],
       std: [...CLIP_STD],
     },
-    specialTokens: { bos: tokens.bos, eos: tokens.eos, pad: tokens.pad, decoderStart: tokens.decoderStart },
-    textConfig: src.textConfig,
+    specialTokens: { bos: tokens.bos, eos: [...eos], pad: tokens.pad, decoderStart: tokens.decoderStart },
     parts: parts.map((p) => ({
       part: p.part,
       file: p.fileName,

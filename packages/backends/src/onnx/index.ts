@@ -45,9 +45,8 @@ export {
   BLIP2_IO_DOCS,
   BLIP2_LM_PARTS,
   BLIP2_PART_GROUPS,
-  QFORMER_PROJECTOR_KEY,
   blip2IoDoc,
-  qformerProjectorGraph,
+  qformerProjectorKey,
 } from './blip2-parts.js';
 export {
   type Blip2ExportOptions,
@@ -55,14 +54,12 @@ export {
   type Blip2Io,
   type Blip2OnnxManifest,
   type Blip2OnnxSource,
+  type Blip2WeightFormat,
   blip2Manifest,
   exportBlip2Graphs,
   resolveBlip2Parts,
 } from './export-blip2.js';
 export {
-  type Blip2CaptionInputs,
-  type Blip2CaptionResult,
-  type Blip2GenerateOptions,
   type OnnxFileBackendOptions,
   Blip2OnnxRunner,
   OnnxFileBackend,

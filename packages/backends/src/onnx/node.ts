@@ -18,7 +18,6 @@ import type { Sym } from './trace.js';
 export * from './index.js';
 export {
   type Blip2WriteOptions,
-  type LoadedBlip2Source,
   BLIP2_MANIFEST,
   exportBlip2OnnxFromDir,
   loadBlip2ForOnnx,

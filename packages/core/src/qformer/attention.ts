@@ -20,6 +20,8 @@ function mergeHeads<T>(ops: Ops<T>, x: T, s: LayerShape): T {
  * @param kv [B, Lk, H or encoder_hidden_size]; batch 1 is broadcast over the B rows of `x` (K/V are
  *   then projected once, and `matmul` broadcasts them)
  * @param mask additive mask broadcastable to [B, heads, Lq, Lk], or undefined for none
+ * @param onProbs opt-in: receives the attention probabilities [B, heads, Lq, Lk] (after softmax,
+ *   before dropout; HF's `output_attentions`). Nothing extra is computed when omitted.
  * @returns context [B, Lq, H]
  */
 export function multiHeadAttention<T>(
@@ -29,6 +31,7 @@ export function multiHeadAttention<T>(
   x: T,
   kv: T,
   mask: T | undefined,
+  onProbs?: (probs: T) => void,
 ): T {
   const q = splitHeads(ops, ops.linear(x, params.get('query.weight'), params.get('query.bias')), s);
   const k = splitHeads(ops, ops.linear(kv, params.get('key.weight'), params.get('key.bias')), s);
@@ -36,6 +39,7 @@ export function multiHeadAttention<T>(
   let scores = ops.mul(ops.matmul(q, k, true), ops.scalar(1 / Math.sqrt(s.headDim))); // [B, h, Lq, Lk]
   if (mask) scores = ops.add(scores, mask);
   const probs = ops.softmax(scores); // dropout would go here in training
+  onProbs?.(probs);
   return mergeHeads(ops, ops.matmul(probs, v), s); // [B, Lq, H]
 }
 
@@ -62,6 +66,7 @@ export function denseResidualNorm<T>(
 /**
  * A full attention block (HF `Blip2QFormerAttention`): multi-head attention, then output dense +
  * residual + LayerNorm. `params` is scoped to `...layer.{i}.attention.` or `...crossattention.`.
+ * @param onProbs opt-in: receives the attention probabilities (see {@link multiHeadAttention})
  * @returns [B, Lq, H]
  */
 export function attentionBlock<T>(
@@ -71,7 +76,8 @@ export function attentionBlock<T>(
   x: T,
   kv: T,
   mask: T | undefined,
+  onProbs?: (probs: T) => void,
 ): T {
-  const context = multiHeadAttention(ops, scoped(params, 'attention.'), s, x, kv, mask);
+  const context = multiHeadAttention(ops, scoped(params, 'attention.'), s, x, kv, mask, onProbs);
   return denseResidualNorm(ops, scoped(params, 'output.'), s, context, x);
 }

@@ -25,6 +25,11 @@ export interface QFormerPassInputs<T> {
    * (see `itgTextKeep`). Not allowed with `queries`.
    */
   readonly pastQuery?: readonly T[] | undefined;
+  /**
+   * Opt-in: also return the cross-attention probabilities of every layer that cross-attends
+   * (`crossAttentions`). Off by default; the graph is then unchanged.
+   */
+  readonly crossAttentions?: boolean | undefined;
 }
 
 /** Outputs of one Q-Former pass. */
@@ -33,6 +38,12 @@ export interface QFormerPassOutputs<T> {
   readonly lastHiddenState: T;
   /** hidden_states.0 (after the embedding LayerNorm) .. hidden_states.{numLayers}: [B, L, H] each */
   readonly hiddenStates: readonly T[];
+  /**
+   * With `crossAttentions`: layer index -> that layer's cross-attention probabilities
+   * [B, heads, Q, N] (softmax over the N image tokens; masked tokens get 0), for the layers with
+   * cross-attention (`i % cross_attention_frequency == 0`), in layer order. Absent otherwise.
+   */
+  readonly crossAttentions?: ReadonlyMap<number, T>;
 }
 
 /**
@@ -65,10 +76,14 @@ export function qformerEncoder<T>(
   let h = concatInputs(ops, inputs.queries, inputs.text); // [B, L, H]
   h = ops.layerNorm(h, params.get('qformer.layernorm.weight'), params.get('qformer.layernorm.bias'), s.eps);
   const hiddenStates = [h];
+  const cross = inputs.crossAttentions ? new Map<number, T>() : undefined;
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const layerParams = scoped(params, `qformer.encoder.layer.${i}.`);
-    h = qformerLayer(ops, cfg, s, layerParams, i, h, inputs.selfMask, rows, inputs.image, past?.[i]);
+    const onCross = cross ? (p: T) => cross.set(i, p) : undefined;
+    h = qformerLayer(ops, cfg, s, layerParams, i, h, inputs.selfMask, rows, inputs.image, past?.[i], onCross);
     hiddenStates.push(h);
   }
-  return { lastHiddenState: h, hiddenStates };
+  return cross
+    ? { lastHiddenState: h, hiddenStates, crossAttentions: cross }
+    : { lastHiddenState: h, hiddenStates };
 }

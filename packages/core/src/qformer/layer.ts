@@ -57,6 +57,8 @@ export function feedForward<T>(
  *   entered this layer in an earlier query pass. The text rows' self-attention then reads keys and
  *   values of `[pastQuery ; x]` (LAVIS's ITG call with the query pass's `past_key_values`: the
  *   queries' keys/values are those of the query pass, the query rows are not recomputed).
+ * @param onCrossAttention opt-in: on a layer with cross-attention, receives its probabilities
+ *   [B, heads, Q, N] (HF `cross_attentions` with `output_attentions=True`)
  * @returns [B, L, H]
  */
 export function qformerLayer<T>(
@@ -70,6 +72,7 @@ export function qformerLayer<T>(
   rows: RowLayout,
   image: ImageContext<T> | undefined,
   pastQuery?: T | undefined,
+  onCrossAttention?: (probs: T) => void,
 ): T {
   if (pastQuery !== undefined && rows.queryLength !== 0)
     throw new QfError(
@@ -87,7 +90,15 @@ export function qformerLayer<T>(
         'MODEL_USAGE',
         `Q-Former layer ${layerIndex} cross-attends but no image features were given`,
       );
-    queries = attentionBlock(ops, scoped(params, 'crossattention.'), s, queries, image.embeds, image.mask);
+    queries = attentionBlock(
+      ops,
+      scoped(params, 'crossattention.'),
+      s,
+      queries,
+      image.embeds,
+      image.mask,
+      onCrossAttention,
+    );
   }
   queries = feedForward(ops, params, s, 'query', queries);
   if (!rows.hasText) return queries;

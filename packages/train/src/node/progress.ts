@@ -72,7 +72,7 @@ export function progressReporter(options: ProgressOptions = {}): TrainReporter {
         bar.update(m.step, {
           loss: fmt(m.loss),
           sps: m.stepsPerSec.toFixed(2),
-          lr: fmt(m.lr),
+          lr: m.lr.toExponential(2),
           eta_s: eta(m, first),
         });
       },
@@ -105,7 +105,7 @@ export function progressReporter(options: ProgressOptions = {}): TrainReporter {
       if (m.step % every !== 0 && m.step !== m.totalSteps && m.step !== first + 1) return;
       const p = parts(m);
       stream.write(
-        `${m.step}/${m.totalSteps} loss ${fmt(m.loss)}${p ? ` (${p})` : ''} lr ${fmt(m.lr)} ${m.stepsPerSec.toFixed(2)} steps/s ETA ${eta(m, first)}\n`,
+        `${m.step}/${m.totalSteps} loss ${fmt(m.loss)}${p ? ` (${p})` : ''} lr ${m.lr.toExponential(2)} ${m.stepsPerSec.toFixed(2)} steps/s ETA ${eta(m, first)}\n`,
       );
     },
     eval(m) {
