@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type CaptionResult, measureCaption } from './caption/measure.js';
-import { CAPTION_BACKENDS, type CaptionBackend, openPipeline } from './caption/pipeline.js';
+import { CAPTION_BACKENDS, type CaptionBackend, openPipeline, removeExports } from './caption/pipeline.js';
 import { type CaptionReport, renderCaptionMarkdown, writeCaptionReport } from './caption/report.js';
 import { CAPTION_WORKLOADS, getCaptionWorkload, modelSize, workloadConfig } from './caption/workloads.js';
 import { machineInfo } from './machine.js';
@@ -28,7 +28,7 @@ generated tokens/s, batch 1, on tfjs-cpu and on exported ONNX files (onnxruntime
 Options:
   --quick               CI mode: the tiny workload only, 5 runs
   --workloads LIST      ${Object.keys(CAPTION_WORKLOADS).join(', ')} (default: all; quick: tiny-opt)
-  --backends LIST       ${CAPTION_BACKENDS.join(', ')} (default: both)
+  --backends LIST       ${CAPTION_BACKENDS.join(', ')} (default: all)
   --runs N              timed captions per combination (default: tiny-opt 10, blip2-vitg-opt125m 3; quick 5)
   --warmup N            untimed captions first (default 1; the first opens the ONNX sessions)
   --threads N           ONNX Runtime intra-op threads (default 2)
@@ -85,17 +85,13 @@ export function parseCaptionOptions(argv: readonly string[]) {
   };
 }
 
-/** Runs every (workload, backend) combination the options name. */
-export async function runCaptionBench(
+/** Every (workload, backend) combination, in order; results and skips are appended. */
+async function runAll(
   o: ReturnType<typeof parseCaptionOptions>,
-  args: readonly string[],
-  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
-): Promise<CaptionReport> {
-  const date = new Date().toISOString();
-  const machine = machineInfo();
-  const t0 = performance.now();
-  const results: CaptionResult[] = [];
-  const skipped: CaptionReport['skipped'][number][] = [];
+  log: (line: string) => void,
+  results: CaptionResult[],
+  skipped: CaptionReport['skipped'][number][],
+): Promise<void> {
   for (const name of o.workloads) {
     const w = getCaptionWorkload(name);
     for (const backend of o.backends) {
@@ -122,6 +118,24 @@ export async function runCaptionBench(
         await p.dispose();
       }
     }
+  }
+}
+
+/** Runs every (workload, backend) combination the options name. */
+export async function runCaptionBench(
+  o: ReturnType<typeof parseCaptionOptions>,
+  args: readonly string[],
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<CaptionReport> {
+  const date = new Date().toISOString();
+  const machine = machineInfo();
+  const t0 = performance.now();
+  const results: CaptionResult[] = [];
+  const skipped: CaptionReport['skipped'][number][] = [];
+  try {
+    await runAll(o, log, results, skipped);
+  } finally {
+    await removeExports();
   }
   const require = createRequire(import.meta.url);
   const ortVersion = (require('onnxruntime-node/package.json') as { version: string }).version;

@@ -4,10 +4,10 @@ import { captionTable, renderCaptionMarkdown } from '../src/caption/report.js';
 import { lazyRandomTensors, modelSize, CAPTION_WORKLOADS } from '../src/caption/workloads.js';
 
 describe('caption benchmark', () => {
-  it('parses its options: quick = the tiny workload, both backends', () => {
+  it('parses its options: quick = the tiny workload, every backend', () => {
     const q = parseCaptionOptions(['--quick']);
     expect(q.workloads).toEqual(['tiny-opt']);
-    expect(q.backends).toEqual(['tfjs-cpu', 'onnx']);
+    expect(q.backends).toEqual(['tfjs-cpu', 'onnx', 'onnx-nospin']);
     expect(q.runsFor('tiny-opt')).toBe(5);
     const full = parseCaptionOptions([]);
     expect(full.workloads).toEqual(['tiny-opt', 'blip2-vitg-opt125m']);
@@ -35,7 +35,7 @@ describe('caption benchmark', () => {
   it('measures the tiny workload end to end on tfjs-cpu and on exported ONNX files (no speed asserted)', async () => {
     const o = parseCaptionOptions(['--quick', '--runs', '1']);
     const report = await runCaptionBench(o, ['--quick', '--runs', '1'], () => {});
-    expect(report.results.map((r) => r.backend)).toEqual(['tfjs-cpu', 'onnx']);
+    expect(report.results.map((r) => r.backend)).toEqual(['tfjs-cpu', 'onnx', 'onnx-nospin']);
     for (const r of report.results) {
       expect(r.newTokens).toBe(20);
       expect(r.runs).toBe(1);
@@ -45,7 +45,7 @@ describe('caption benchmark', () => {
       expect(r.liveAfter).toBe(r.liveBefore);
     }
     expect(report.leaked).toBe(false);
-    expect(captionTable(report).split('\n')).toHaveLength(4);
+    expect(captionTable(report).split('\n')).toHaveLength(5);
     expect(renderCaptionMarkdown(report)).toContain('generated tokens/s');
   });
 });

@@ -35,7 +35,8 @@ function runtimes(): Plugin {
       // onnxruntime-web's bundle names its wasm with `new URL(..., import.meta.url)`, which Vite
       // turns into a 28 MB asset; the app points `ort.env.wasm.wasmPaths` at ort/ instead, so that
       // copy would never be fetched.
-      for (const name of Object.keys(bundle)) if (/ort-wasm-simd-threaded\.jsep-[^/]*\.wasm$/.test(name)) delete bundle[name];
+      for (const name of Object.keys(bundle))
+        if (/ort-wasm-simd-threaded\.jsep-[^/]*\.wasm$/.test(name)) delete bundle[name];
     },
     closeBundle() {
       copyRuntimes(outDir);

@@ -67,7 +67,7 @@ export function renderCaptionMarkdown(report: CaptionReport): string {
     '',
     `- Date: ${report.date}; total ${report.totalSeconds.toFixed(0)} s; arguments: \`${report.args.join(' ') || '(none)'}\``,
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGiB} GiB, ${m.platform} ${m.arch}; load average ${m.loadAverage.join(' / ')} at start, ${report.loadAverageEnd.join(' / ')} at end`,
-    `- Runtime: Node ${m.node}, tfjs-core ${m.tfjsCore} (tfjs-cpu: 1 thread), onnxruntime-node ${report.onnxRuntime} (exported files, \`openBlip2Onnx\`)`,
+    `- Runtime: Node ${m.node}, tfjs-core ${m.tfjsCore} (tfjs-cpu: 1 thread), onnxruntime-node ${report.onnxRuntime} (exported files, \`openBlip2Onnx\`; \`onnx-nospin\`: intra-op threads do not spin-wait)`,
     '- One 640x480 RGB image per caption, batch 1: preprocess (bicubic resize + normalise), vision tower, Q-Former + projector, then greedy generation of exactly `new tokens` tokens from BOS (EOS suppressed) with the KV cache. generated tokens/s = new tokens / (prefill + steps). Set-up (loading or random weights, ONNX export) is not part of the latency; the warm-up caption (ORT session creation) is not timed.',
     '',
     captionTable(report),

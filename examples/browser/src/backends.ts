@@ -27,14 +27,16 @@ export interface OpenedBackend {
   dispose(): Promise<void>;
 }
 
-type GpuNavigator = Navigator & {
-  gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string } } | null> };
-};
+/** The part of `navigator.gpu` used here (typed locally: not every TS DOM lib has WebGPU). */
+interface GpuNavigator {
+  readonly gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string } } | null> };
+}
 
 /** The WebGPU adapter in words, or throws with the reason there is none. */
 async function webgpuAdapter(): Promise<string> {
-  const gpu = (navigator as GpuNavigator).gpu;
-  if (!gpu) throw new Error('WebGPU is not available in this browser (no navigator.gpu; needs a secure context)');
+  const gpu = (navigator as unknown as GpuNavigator).gpu;
+  if (!gpu)
+    throw new Error('WebGPU is not available in this browser (no navigator.gpu; needs a secure context)');
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('WebGPU has no adapter here (navigator.gpu.requestAdapter() returned null)');
   const info = adapter.info ?? {};
@@ -57,10 +59,13 @@ export async function openBackend(id: BackendId): Promise<OpenedBackend> {
     ]);
     ort.env.wasm.wasmPaths = runtimeUrl('ort/');
     ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? 2 : 1;
+    ort.env.logLevel = 'error';
     const backend = createOnnxBackend({
       ort,
       name: id,
       executionProviders: id === 'ort-webgpu' ? ['webgpu'] : ['wasm'],
+      // ORT warns (on the console, as errors) that it keeps shape ops on the CPU: expected, not news
+      sessionOptions: { logSeverityLevel: 3 },
     });
     return {
       id,

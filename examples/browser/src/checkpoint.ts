@@ -203,7 +203,8 @@ export async function openFiles(files: readonly File[], onProgress: Progress): P
   if (single) checkpoint = await SafetensorsFile.open(counted(single));
   else {
     const index = await json('model.safetensors.index.json');
-    if (index === undefined) throw new Error('the picked files have no model.safetensors or model.safetensors.index.json');
+    if (index === undefined)
+      throw new Error('the picked files have no model.safetensors or model.safetensors.index.json');
     checkpoint = await ShardedCheckpoint.open(index, async (name) => {
       const f = byPath.get(name);
       if (!f) throw new Error(`shard ${name} was not picked`);

@@ -31,7 +31,8 @@ export interface Models {
 /** Loads the vision tower, the Q-Former (with retrieval heads where present) and the LM. */
 export async function loadModels(opened: OpenedBackend, bundle: CheckpointBundle): Promise<Models> {
   const cfg = parseModelConfig(bundle.config);
-  if (!isBlip2Config(cfg)) throw new Error('config.json is not a BLIP-2 / InstructBLIP model with a vision tower');
+  if (!isBlip2Config(cfg))
+    throw new Error('config.json is not a BLIP-2 / InstructBLIP model with a vision tower');
   const layout = detectCheckpointLayout(bundle.checkpoint.names());
   const canonicalName = (n: string) => toCanonicalName(layout, n);
   const { backend } = opened;
@@ -39,7 +40,8 @@ export async function loadModels(opened: OpenedBackend, bundle: CheckpointBundle
   const qformer = await loadQFormer(backend, bundle.checkpoint, bundle.config);
   const missing: Models['missing'] = {};
   if (!qformer.spec.retrievalHeads || !qformer.spec.textPath)
-    missing.retrieval = 'this checkpoint has no Q-Former text path or retrieval heads (itm_head, projections)';
+    missing.retrieval =
+      'this checkpoint has no Q-Former text path or retrieval heads (itm_head, projections)';
   else if (!bundle.qformerTokenizer)
     missing.retrieval = 'no Q-Former tokenizer (qformer_tokenizer/tokenizer.json) for the candidate texts';
   let blip2: Blip2Model<unknown> | undefined;
@@ -122,12 +124,16 @@ export function itcScores(imageFeats: HostTensor, textFeat: HostTensor): number[
   );
 }
 
-const order = (xs: readonly number[]) => xs.map((_, i) => i).sort((a, b) => (xs[b] as number) - (xs[a] as number));
+const order = (xs: readonly number[]) =>
+  xs.map((_, i) => i).sort((a, b) => (xs[b] as number) - (xs[a] as number));
 
 /** p(match) of each row of ITM logits [K, 2]. */
 function matchProbs(itm: HostTensor): number[] {
   const l = toFloat32(itm);
-  return Array.from({ length: itm.shape[0] as number }, (_, i) => 1 / (1 + Math.exp((l[2 * i] as number) - (l[2 * i + 1] as number))));
+  return Array.from(
+    { length: itm.shape[0] as number },
+    (_, i) => 1 / (1 + Math.exp((l[2 * i] as number) - (l[2 * i + 1] as number))),
+  );
 }
 
 async function timed<R>(timings: Record<string, number>, stage: string, f: () => Promise<R>): Promise<R> {
@@ -140,13 +146,19 @@ async function timed<R>(timings: Record<string, number>, stage: string, f: () =>
 }
 
 /** Runs every view's computation for `input` on `m`'s backend. */
-export async function analyze(m: Models, bundle: CheckpointBundle, input: AnalysisInput): Promise<AnalysisResult> {
+export async function analyze(
+  m: Models,
+  bundle: CheckpointBundle,
+  input: AnalysisInput,
+): Promise<AnalysisResult> {
   const timings: Record<string, number> = {};
   const t0 = performance.now();
   const images = [input.query, ...input.gallery];
   const pixels = preprocessImages(images, { imageSize: m.imageSize });
   const { vision_output: embeds } = await timed(timings, 'vision', () => m.vision.run(pixels));
-  const q = await timed(timings, 'qformer', () => m.qformer.run({ image_embeds: embeds }, { crossAttentions: true }));
+  const q = await timed(timings, 'qformer', () =>
+    m.qformer.run({ image_embeds: embeds }, { crossAttentions: true }),
+  );
   const attention = Object.entries(q)
     .filter(([k]) => k.startsWith('cross_attentions.'))
     .map(([k, t]) => {
@@ -160,14 +172,19 @@ export async function analyze(m: Models, bundle: CheckpointBundle, input: Analys
   if (!m.missing.retrieval && q['image_feats']) {
     const texts = [...input.candidates, input.text];
     const batch = tok.encodeBatch(texts, { paddingSide: 'right', maxLength });
-    const { textFeat } = await timed(timings, 'text', () => m.qformer.encodeText(batch.input_ids, batch.attention_mask));
+    const { textFeat } = await timed(timings, 'text', () =>
+      m.qformer.encodeText(batch.input_ids, batch.attention_mask),
+    );
     const sims = itcScores(q['image_feats'], textFeat as HostTensor);
     const c = input.candidates.length;
     // image-to-text: the query image (row 0) against the candidates
     const i2tItc = (sims[0] as number[]).slice(0, c);
     const i2tOrder = order(i2tItc);
     const top = i2tOrder.slice(0, Math.min(input.rerankTop, c));
-    const topIds = tok.encodeBatch(top.map((i) => input.candidates[i] as string), { paddingSide: 'right', maxLength });
+    const topIds = tok.encodeBatch(
+      top.map((i) => input.candidates[i] as string),
+      { paddingSide: 'right', maxLength },
+    );
     const i2tItm = await timed(timings, 'itm', () =>
       m.qformer.rerank(rows(embeds, [0]), topIds.input_ids, topIds.attention_mask),
     );
@@ -181,7 +198,10 @@ export async function analyze(m: Models, bundle: CheckpointBundle, input: Analys
     const t2iItc = sims.slice(1).map((r) => r[c] as number);
     const t2iOrder = order(t2iItc);
     const topImages = t2iOrder.slice(0, Math.min(input.rerankTop, t2iItc.length));
-    const one = tok.encodeBatch(topImages.map(() => input.text), { paddingSide: 'right', maxLength });
+    const one = tok.encodeBatch(
+      topImages.map(() => input.text),
+      { paddingSide: 'right', maxLength },
+    );
     const t2iItm = await timed(timings, 'itm', () =>
       m.qformer.rerank(
         rows(

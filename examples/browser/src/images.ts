@@ -11,8 +11,11 @@ export function shapesSize(imageSize: number): number {
 
 /** The gallery: the test split of a shapes set (distinct captions), `n` images. */
 export function shapesGallery(seed: number, n: number, imageSize: number): ShapeExample[] {
-  return generateShapes({ seed, imageSize: shapesSize(imageSize), counts: { train: 0, validation: 0, test: n } })
-    .test;
+  return generateShapes({
+    seed,
+    imageSize: shapesSize(imageSize),
+    counts: { train: 0, validation: 0, test: n },
+  }).test;
 }
 
 /** One new scene from a seed (its own split, so any seed gives one image and its caption). */
@@ -83,7 +86,10 @@ export function drawingPad(canvas: HTMLCanvasElement, palette: HTMLElement): () 
   let down = false;
   const at = (e: PointerEvent) => {
     const r = canvas.getBoundingClientRect();
-    return [((e.clientX - r.left) / r.width) * canvas.width, ((e.clientY - r.top) / r.height) * canvas.height];
+    return [
+      ((e.clientX - r.left) / r.width) * canvas.width,
+      ((e.clientY - r.top) / r.height) * canvas.height,
+    ];
   };
   const dot = (e: PointerEvent) => {
     const [x, y] = at(e) as [number, number];

@@ -30,7 +30,13 @@ export interface PageResult {
   readonly detail: string;
   readonly checkpoint: string;
   readonly progress: { loaded: number; total: number };
-  readonly inputs: { seed: number; query: number | null; text: string; candidates: string[]; gallery: string[] };
+  readonly inputs: {
+    seed: number;
+    query: number | null;
+    text: string;
+    candidates: string[];
+    gallery: string[];
+  };
   readonly i2t?: AnalysisResult['i2t'];
   readonly t2i?: AnalysisResult['t2i'];
   readonly caption?: AnalysisResult['caption'];
@@ -84,7 +90,9 @@ function candidates(): string[] {
   const own = state.gallery.map((g) => g.caption);
   if (state.query.truth && !own.includes(state.query.truth)) own.push(state.query.truth);
   if ($<HTMLSelectElement>('candidates').value !== 'objects') return own;
-  const objects = Array.from({ length: OBJECT_COUNT }, (_, i) => captionOf({ objects: [objectFromIndex(i)] }));
+  const objects = Array.from({ length: OBJECT_COUNT }, (_, i) =>
+    captionOf({ objects: [objectFromIndex(i)] }),
+  );
   return [...own, ...objects.filter((c) => !own.includes(c))];
 }
 
@@ -92,7 +100,8 @@ function setQuery(image: RawImage, truth: string | undefined, index: number | nu
   state.query = { image, truth, index };
   paint($<HTMLCanvasElement>('query'), image);
   $('query-caption').textContent = truth ? `scene: “${truth}”` : 'your image';
-  for (const [i, c] of [...$('gallery').querySelectorAll('canvas')].entries()) c.classList.toggle('selected', i === index);
+  for (const [i, c] of [...$('gallery').querySelectorAll('canvas')].entries())
+    c.classList.toggle('selected', i === index);
 }
 
 function showGallery(): void {
@@ -154,7 +163,9 @@ function renderAttentionView(): void {
   if (!r || !m || r.attention.length === 0) return;
   const layerSel = $<HTMLSelectElement>('layer');
   const headSel = $<HTMLSelectElement>('head');
-  const layer = r.attention.find((a) => String(a.layer) === layerSel.value) ?? (r.attention[0] as AnalysisResult['attention'][number]);
+  const layer =
+    r.attention.find((a) => String(a.layer) === layerSel.value) ??
+    (r.attention[0] as AnalysisResult['attention'][number]);
   const head = headSel.value === 'mean' || headSel.value === '' ? 'mean' : Number(headSel.value);
   renderAttention($('attention-out'), layer, head, m.grid, state.query.image);
 }
@@ -165,7 +176,10 @@ function fillSelectors(r: AnalysisResult): void {
   const keep = [layerSel.value, headSel.value];
   layerSel.replaceChildren(...r.attention.map((a) => new Option(`${a.layer}`, `${a.layer}`)));
   const heads = r.attention[0]?.heads ?? 0;
-  headSel.replaceChildren(new Option('mean', 'mean'), ...Array.from({ length: heads }, (_, h) => new Option(`${h}`, `${h}`)));
+  headSel.replaceChildren(
+    new Option('mean', 'mean'),
+    ...Array.from({ length: heads }, (_, h) => new Option(`${h}`, `${h}`)),
+  );
   if (keep[0] && r.attention.some((a) => String(a.layer) === keep[0])) layerSel.value = keep[0];
   if (keep[1] && Number(keep[1]) < heads) headSel.value = keep[1];
 }
@@ -180,6 +194,7 @@ function render(r: AnalysisResult, cands: string[]): void {
       r.t2i,
       state.gallery.map((g) => g.image),
       state.gallery.map((g) => g.caption),
+      $<HTMLInputElement>('text').value.trim(),
     );
   else $('t2i').textContent = m.missing.retrieval ?? '';
   if (r.caption) renderCaption($('caption-out'), r.caption, state.query.truth);
@@ -211,14 +226,28 @@ async function run(): Promise<void> {
     const r = await analyze(m, state.bundle, input);
     state.result = r;
     render(r, cands);
-    recordLatency({ backend: opened.id, detail: opened.detail(), loadMs: state.loadMs, firstMs, timings: r.timings });
-    status(`${opened.id}: ${r.timings['total']?.toFixed(1)} ms per run (first run ${firstMs.toFixed(0)} ms) · ${opened.detail()}`);
+    recordLatency({
+      backend: opened.id,
+      detail: opened.detail(),
+      loadMs: state.loadMs,
+      firstMs,
+      timings: r.timings,
+    });
+    status(
+      `${opened.id}: ${r.timings['total']?.toFixed(1)} ms per run (first run ${firstMs.toFixed(0)} ms) · ${opened.detail()}`,
+    );
     window.qfResult = {
       backend: opened.id,
       detail: opened.detail(),
       checkpoint: state.bundle.label,
       progress: state.progress,
-      inputs: { seed: state.seed, query: state.query.index, text: input.text, candidates: cands, gallery: state.gallery.map((g) => g.caption) },
+      inputs: {
+        seed: state.seed,
+        query: state.query.index,
+        text: input.text,
+        candidates: cands,
+        gallery: state.gallery.map((g) => g.caption),
+      },
       i2t: r.i2t,
       t2i: r.t2i,
       caption: r.caption,
@@ -266,13 +295,25 @@ function wire(): void {
   const sel = $<HTMLSelectElement>('backend');
   sel.replaceChildren(...BACKENDS.map((b) => new Option(b.label, b.id)));
   const wanted = params.get('backend') ?? 'tfjs-wasm';
-  if (!isBackendId(wanted)) throw new Error(`unknown backend "${wanted}" (one of ${BACKENDS.map((b) => b.id).join(', ')})`);
+  if (!isBackendId(wanted))
+    throw new Error(`unknown backend "${wanted}" (one of ${BACKENDS.map((b) => b.id).join(', ')})`);
   sel.value = wanted;
-  sel.onchange = () => useBackend(sel.value as BackendId).then(run).catch(fail);
+  sel.onchange = () =>
+    useBackend(sel.value as BackendId)
+      .then(run)
+      .catch(fail);
   $('run').onclick = () => run().catch(fail);
   const url = $<HTMLInputElement>('ckpt-url');
   url.value = params.get('checkpoint') ?? './checkpoint/';
-  $('ckpt-load').onclick = () => loadCheckpoint(() => openUrl(new URL(url.value, location.href).href, progress)).catch(fail);
+  $('ckpt-load').onclick = () =>
+    loadCheckpoint(() =>
+      openUrl(new URL(url.value, location.href).href, progress).catch((e: unknown) => {
+        if ((e as { code?: string }).code !== 'CHECKPOINT_NO_CONFIG') throw e;
+        throw new Error(
+          `no checkpoint at ${url.value} (config.json not found): build the default one with \`pnpm --filter @qf/example-browser checkpoint\`, or pick a model directory`,
+        );
+      }),
+    ).catch(fail);
   for (const id of ['ckpt-dir', 'ckpt-files']) {
     const input = $<HTMLInputElement>(id);
     input.onchange = () => {

@@ -4,7 +4,11 @@ import type { RawImage } from '@qf/core';
 import type { AnalysisResult, Ranking } from './engine.js';
 import { paint } from './images.js';
 
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...kids: (Node | string)[]) => {
+const el = <K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...kids: (Node | string)[]
+) => {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...kids);
   return e;
@@ -20,7 +24,12 @@ export function thumb(image: RawImage, cls = 'thumb'): HTMLCanvasElement {
 }
 
 /** Image-to-text: candidates by ITC, and the ITM re-ranking of the leaders. */
-export function renderImageToText(root: HTMLElement, r: Ranking, candidates: readonly string[], truth?: string): void {
+export function renderImageToText(
+  root: HTMLElement,
+  r: Ranking,
+  candidates: readonly string[],
+  truth?: string,
+): void {
   const mark = (s: string) => (s === truth ? ' ✓' : '');
   const itc = el(
     'table',
@@ -39,7 +48,13 @@ export function renderImageToText(root: HTMLElement, r: Ranking, candidates: rea
   const itm = el(
     'table',
     {},
-    el('tr', {}, el('th', {}, '#'), el('th', {}, `caption (ITM re-rank of top ${r.itm.length})`), el('th', {}, 'p(match)')),
+    el(
+      'tr',
+      {},
+      el('th', {}, '#'),
+      el('th', {}, `caption (ITM re-rank of top ${r.itm.length})`),
+      el('th', {}, 'p(match)'),
+    ),
     ...r.itm.map(({ index, p }, k) =>
       el(
         'tr',
@@ -53,10 +68,21 @@ export function renderImageToText(root: HTMLElement, r: Ranking, candidates: rea
   root.replaceChildren(el('div', { className: 'pair' }, itc, itm));
 }
 
-/** Text-to-image: gallery images by ITC, and the ITM re-ranking of the leaders. */
-export function renderTextToImage(root: HTMLElement, r: Ranking, gallery: readonly RawImage[], captions: readonly string[]): void {
+/** Text-to-image: gallery images by ITC, and the ITM re-ranking of the leaders (✓: the text is its caption). */
+export function renderTextToImage(
+  root: HTMLElement,
+  r: Ranking,
+  gallery: readonly RawImage[],
+  captions: readonly string[],
+  text: string,
+): void {
   const cell = (i: number, score: string) =>
-    el('figure', { title: captions[i] ?? '' }, thumb(gallery[i] as RawImage), el('figcaption', {}, `#${i} ${score}`));
+    el(
+      'figure',
+      { title: captions[i] ?? '' },
+      thumb(gallery[i] as RawImage),
+      el('figcaption', {}, `#${i} ${score}${captions[i] === text ? ' ✓' : ''}`),
+    );
   root.replaceChildren(
     el('p', {}, 'ITC order'),
     el('div', { className: 'strip' }, ...r.itcOrder.map((i) => cell(i, fmt(r.itc[i] as number, 3)))),
@@ -67,8 +93,13 @@ export function renderTextToImage(root: HTMLElement, r: Ranking, gallery: readon
 
 export function renderCaption(root: HTMLElement, caption: AnalysisResult['caption'], truth?: string): void {
   if (!caption) return;
-  const ok = truth === undefined ? '' : caption.text === truth ? ' (matches the scene)' : ` (scene: "${truth}")`;
-  root.replaceChildren(el('p', { className: 'caption' }, `“${caption.text}”`), el('p', { className: 'muted' }, `greedy, token ids ${caption.ids.join(' ')}${ok}`));
+  const ok =
+    truth === undefined ? '' : caption.text === truth ? ' (matches the scene)' : ` (scene: "${truth}")`;
+  const text = caption.text || '(empty: the first token decodes to nothing, e.g. end of text)';
+  root.replaceChildren(
+    el('p', { className: 'caption' }, caption.text ? `“${text}”` : text),
+    el('p', { className: 'muted' }, `greedy, generated token ids ${caption.ids.join(' ')}${ok}`),
+  );
 }
 
 /** A colour ramp (black -> purple -> orange -> yellow) for attention weights in [0, 1]. */
@@ -83,7 +114,11 @@ function ramp(v: number): [number, number, number] {
   const i = Math.floor(x);
   const f = x - i;
   const [a, b] = [stops[i] as number[], stops[i + 1] as number[]];
-  return [0, 1, 2].map((c) => Math.round((a[c] as number) + f * ((b[c] as number) - (a[c] as number)))) as [number, number, number];
+  return [0, 1, 2].map((c) => Math.round((a[c] as number) + f * ((b[c] as number) - (a[c] as number)))) as [
+    number,
+    number,
+    number,
+  ];
 }
 
 /**
@@ -108,7 +143,9 @@ export function renderAttention(
   for (let q = 0; q < queries; q++) {
     const w = new Float32Array(tokens);
     const hs = head === 'mean' ? Array.from({ length: heads }, (_, h) => h) : [head];
-    for (const h of hs) for (let n = 0; n < tokens; n++) w[n] = (w[n] as number) + (data[(h * queries + q) * tokens + n] as number) / hs.length;
+    for (const h of hs)
+      for (let n = 0; n < tokens; n++)
+        w[n] = (w[n] as number) + (data[(h * queries + q) * tokens + n] as number) / hs.length;
     const max = Math.max(...w.subarray(1)) || 1;
     const canvas = el('canvas', { className: 'heat', width: grid, height: grid });
     const ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
@@ -120,7 +157,12 @@ export function renderAttention(
     ctx.putImageData(img, 0, 0);
     const under = thumb(image, 'under');
     cells.push(
-      el('figure', { className: 'attn' }, el('div', { className: 'stack' }, under, canvas), el('figcaption', {}, `query ${q} · cls ${fmt(w[0] as number, 2)}`)),
+      el(
+        'figure',
+        { className: 'attn' },
+        el('div', { className: 'stack' }, under, canvas),
+        el('figcaption', {}, `query ${q} · cls ${fmt(w[0] as number, 2)}`),
+      ),
     );
   }
   root.replaceChildren(el('div', { className: 'grid' }, ...cells));
@@ -143,7 +185,13 @@ export function renderLatency(root: HTMLElement, rows: readonly LatencyRow[]): v
     el(
       'table',
       {},
-      el('tr', {}, ...['backend', 'runtime', 'load', 'first run', ...STAGES.map((s) => `${s}`)].map((h) => el('th', {}, h))),
+      el(
+        'tr',
+        {},
+        ...['backend', 'runtime', 'load', 'first run', ...STAGES.map((s) => `${s}`)].map((h) =>
+          el('th', {}, h),
+        ),
+      ),
       ...rows.map((r) =>
         el(
           'tr',
@@ -152,7 +200,9 @@ export function renderLatency(root: HTMLElement, rows: readonly LatencyRow[]): v
           el('td', { className: 'text muted' }, r.detail),
           el('td', {}, `${r.loadMs.toFixed(0)} ms`),
           el('td', {}, `${r.firstMs.toFixed(0)} ms`),
-          ...STAGES.map((s) => el('td', {}, r.timings[s] === undefined ? '—' : `${(r.timings[s] as number).toFixed(1)} ms`)),
+          ...STAGES.map((s) =>
+            el('td', {}, r.timings[s] === undefined ? '—' : `${(r.timings[s] as number).toFixed(1)} ms`),
+          ),
         ),
       ),
     ),

@@ -40,15 +40,22 @@ const available = chromiumAvailable();
  * `got` (item indices, best first) must follow `scores` (Node's) from best down, except where Node's
  * scores tie within `tol`; distinct items, all of them when `all`.
  */
-function expectRankedBy(got: readonly number[], scores: readonly number[], tol: number, what: string, all = true): void {
+function expectRankedBy(
+  got: readonly number[],
+  scores: readonly number[],
+  tol: number,
+  what: string,
+  all = true,
+): void {
   expect(new Set(got).size, `${what}: distinct items`).toBe(got.length);
   for (const i of got) expect(i >= 0 && i < scores.length, `${what}: item ${i} exists`).toBe(true);
   if (all) expect(got.length, `${what}: every item ranked`).toBe(scores.length);
   for (let k = 0; k + 1 < got.length; k++) {
     const [a, b] = [scores[got[k]!]!, scores[got[k + 1]!]!];
-    expect(a, `${what}: item ${got[k]} (Node ${a}) ranked above item ${got[k + 1]} (Node ${b})`).toBeGreaterThanOrEqual(
-      b - tol,
-    );
+    expect(
+      a,
+      `${what}: item ${got[k]} (Node ${a}) ranked above item ${got[k + 1]} (Node ${b})`,
+    ).toBeGreaterThanOrEqual(b - tol);
   }
 }
 
@@ -64,8 +71,10 @@ describe.skipIf(!available)('browser app in headless Chromium', () => {
   let base = '';
   let ref: NodeReference;
   let server: { close(): void };
+  let ckptDir = '';
   const tmp = mkdtempSync(join(tmpdir(), 'qf-browser-app-'));
   const pages = new Map<string, Page>();
+  const results = new Map<string, PageResult>();
   const report: string[] = [];
 
   beforeAll(async () => {
@@ -75,6 +84,7 @@ describe.skipIf(!available)('browser app in headless Chromium', () => {
     const ckpt = existsSync(join(committed, 'config.json'))
       ? committed
       : await writeFixtureCheckpoint(join(tmp, 'checkpoint'));
+    ckptDir = ckpt;
     report.push(`checkpoint: ${ckpt === committed ? 'public/checkpoint (qf demo)' : 'untrained fixture'}`);
     ({ server, url: base } = await serve({ root: dist, routes: { '/checkpoint/': ckpt }, isolate: true }));
     browser = await launchChromium();
@@ -118,6 +128,7 @@ describe.skipIf(!available)('browser app in headless Chromium', () => {
       expect(r.error, r.error).toBeUndefined();
       expect(errors).toEqual([]);
       expect(r.backend).toBe(backend);
+      results.set(backend, r);
       expect(r.progress.loaded).toBe(r.progress.total);
       expect(r.inputs.gallery).toEqual(ref.gallery);
       expect(r.inputs.candidates).toEqual(ref.gallery);
@@ -151,6 +162,26 @@ describe.skipIf(!available)('browser app in headless Chromium', () => {
       );
     });
   }
+
+  it('a checkpoint directory picked with <input webkitdirectory> gives the same results', async () => {
+    const before = results.get('tfjs-cpu');
+    expect(before, 'the tfjs-cpu page ran').toBeDefined();
+    const page = await browser.context.newPage();
+    await page.goto(`${base}/?backend=tfjs-cpu&seed=${INPUTS.seed}&query=${INPUTS.query}&autorun=0`);
+    await page.locator('#ckpt-dir').setInputFiles(ckptDir);
+    await page.waitForFunction(() => window.qfResult !== undefined, undefined, { timeout: 60_000 });
+    const r = (await page.evaluate(() => window.qfResult)) as PageResult;
+    await page.close();
+    expect(r.error, r.error).toBeUndefined();
+    expect(r.checkpoint).toMatch(/^picked: /);
+    expect(r.progress.loaded).toBe(r.progress.total);
+    expect(browser.blocked, 'requests beyond localhost').toEqual([]);
+    // same backend, same weights, same inputs: the same numbers
+    expect(r.i2t).toEqual(before!.i2t);
+    expect(r.t2i).toEqual(before!.t2i);
+    expect(r.caption).toEqual(before!.caption);
+    expect(r.attention).toEqual(before!.attention);
+  });
 
   it('screenshots of the retrieval, caption, attention-map and latency views', async () => {
     const page = pages.get('tfjs-wasm');

@@ -32,7 +32,10 @@ export interface ReferenceInputs {
 
 const pMatch = (itm: HostTensor) => {
   const l = toFloat32(itm);
-  return Array.from({ length: itm.shape[0] as number }, (_, i) => 1 / (1 + Math.exp(l[2 * i]! - l[2 * i + 1]!)));
+  return Array.from(
+    { length: itm.shape[0] as number },
+    (_, i) => 1 / (1 + Math.exp(l[2 * i]! - l[2 * i + 1]!)),
+  );
 };
 
 function slice(t: HostTensor, from: number, to: number): HostTensor {
@@ -42,18 +45,24 @@ function slice(t: HostTensor, from: number, to: number): HostTensor {
   return { dtype: 'F32', shape: [to - from, ...rest], data: toFloat32(t).slice(from * per, to * per) };
 }
 
+/** Row 0 of `t` repeated `n` times. */
 function repeat(t: HostTensor, n: number): HostTensor {
   const [, ...rest] = t.shape as number[];
-  const one = t.data as BigInt64Array;
-  const out = new BigInt64Array(one.length * n);
-  for (let i = 0; i < n; i++) out.set(one, i * one.length);
-  return { dtype: 'I64', shape: [n, ...rest], data: out };
+  const per = rest.reduce((a, v) => a * v, 1);
+  const one = t.data.slice(0, per) as Float32Array | BigInt64Array;
+  const out = t.dtype === 'I64' ? new BigInt64Array(per * n) : new Float32Array(per * n);
+  for (let i = 0; i < n; i++) out.set(one as never, i * per);
+  return { dtype: t.dtype, shape: [n, ...rest], data: out } as HostTensor;
 }
 
-/** Scores one image [1, N, E] against texts with one `run`: itc_logits [1, T], itm_logits [T, 2]. */
+/**
+ * Scores one image [1, N, E] against T texts with one `run` over the image repeated T times:
+ * row 0 of itc_logits [T, T], and itm_logits [T, 2] (image t = the image, with text t).
+ */
 async function scoreTexts(q: QFormerModel<unknown>, image: HostTensor, ids: HostTensor, mask: HostTensor) {
-  const out = await q.run({ image_embeds: image, input_ids: ids, attention_mask: mask });
-  return { itc: Array.from(toFloat32(out['itc_logits']!)), itm: pMatch(out['itm_logits']!) };
+  const t = ids.shape[0] as number;
+  const out = await q.run({ image_embeds: repeat(image, t), input_ids: ids, attention_mask: mask });
+  return { itc: Array.from(toFloat32(out['itc_logits']!).subarray(0, t)), itm: pMatch(out['itm_logits']!) };
 }
 
 export async function nodeReference(dir: string, inp: ReferenceInputs): Promise<NodeReference> {
@@ -73,7 +82,9 @@ export async function nodeReference(dir: string, inp: ReferenceInputs): Promise<
       counts: { train: 0, validation: 0, test: inp.gallerySize },
     }).test;
     const query = gallery[inp.query]!;
-    const pixels = preprocessImages([query.image, ...gallery.map((g) => g.image)], { imageSize: cfg.vision.imageSize });
+    const pixels = preprocessImages([query.image, ...gallery.map((g) => g.image)], {
+      imageSize: cfg.vision.imageSize,
+    });
     const embeds = (await vision.run(pixels)).vision_output;
     const qEmbeds = slice(embeds, 0, 1);
     const maxLength = cfg.qformer.maxPositionEmbeddings;

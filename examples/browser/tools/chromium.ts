@@ -31,7 +31,8 @@ export const CHROMIUM_FLAGS = [
 /** Whether the browser is installed; in CI its absence is an error, elsewhere tests skip. */
 export function chromiumAvailable(): boolean {
   const ok = existsSync(CHROMIUM_PATH);
-  if (!ok && process.env['CI']) throw new Error(`CI needs Chromium at ${CHROMIUM_PATH} (.ci/run installs it)`);
+  if (!ok && process.env['CI'])
+    throw new Error(`CI needs Chromium at ${CHROMIUM_PATH} (.ci/run installs it)`);
   return ok;
 }
 
@@ -61,7 +62,8 @@ export async function launchChromium(): Promise<LaunchedChromium> {
   const blocked: string[] = [];
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
-    if (url.protocol === 'data:' || url.protocol === 'blob:' || LOCAL.has(url.hostname)) return route.continue();
+    if (url.protocol === 'data:' || url.protocol === 'blob:' || LOCAL.has(url.hostname))
+      return route.continue();
     blocked.push(url.href);
     return route.abort('blockedbyclient');
   });

@@ -127,6 +127,8 @@ export {
   type Blip2Caption,
   type Blip2CaptionOptions,
   type Blip2ErrorCode,
+  type CaptionModel,
+  captionImages,
   type Blip2ForwardOptions,
   type Blip2ForwardOutputs,
   type Blip2GenerateOptions,

@@ -310,7 +310,7 @@ export async function exportBlip2Onnx(
       'CLI_BAD_OPTION',
       `${options.int8 ? '--int8' : '--image-mask'} applies to the Q-Former parts only (whole-model parts: --fp16, --external-data, --strict)`,
     );
-  const weights = weightFormat(options);
+  const weights = weightFormat(options) === 'float16' ? 'float16' : 'float32'; // --int8 was rejected above
   const outDir = resolve(options.out);
   const outKind = await pathKind(outDir);
   if (outKind !== 'missing' && outKind !== 'directory')

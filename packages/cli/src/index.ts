@@ -15,10 +15,14 @@ export {
   openBackend,
 } from './backend.js';
 export {
+  type ExportBlip2OnnxResult,
   type ExportOnnxOptions,
   type ExportOnnxResult,
+  type ExportedBlip2File,
   type ExportedFile,
+  BLIP2_CLI_PARTS,
   ONNX_MANIFEST,
+  exportBlip2Onnx,
   exportOnnx,
   exportOnnxCommand,
   formatExport,

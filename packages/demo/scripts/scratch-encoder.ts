@@ -12,7 +12,7 @@ const cfg = demoConfig({ ...DEFAULT_SIZES, patchSize: +patchS, visionHidden: +hi
 let t = performance.now();
 const data = demoData(0, { train: +trainS, validation: 200, test: 200 }, 32, +patchS);
 console.log('data', ((performance.now() - t) / 1000).toFixed(2), 's');
-const params = backend.createParams(initEncoder(cfg, 1, (process.env.INIT ?? 'stress') as 'hf'));
+const params = backend.createParams(initEncoder(cfg, 1, (process.env.INIT ?? 'stress') as 'hf', process.env.SINCOS !== '0'));
 let last = 0;
 const rep = {
   phase: (name: string) => ({ name, step: (s: number, l: number) => { if (s % 50 === 0 || s === +stepsS) console.log(s, l.toFixed(4)); last = l; }, end: () => undefined }),

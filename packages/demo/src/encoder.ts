@@ -4,6 +4,7 @@ import {
   type ParamSpec,
   type ParamStore,
   type TrainingBackend,
+  VISION_PREFIX,
   initParams,
   visionGraph,
   visionGraphKey,
@@ -64,11 +65,42 @@ function auxLogits<T>(ops: Ops<T>, cfg: VisionConfig, params: ParamStore<T>, pix
 
 
 /**
- * Seeded init of the tower and the heads: fan-in scaled weights (`stress` scheme: N(0, 1/fan_in)),
- * which trains this small ViT much faster from scratch than HF's N(0, 0.02).
+ * 2D sine-cosine position table [1 + g*g, D] (MAE): the class token row is 0; each patch row puts
+ * sin/cos of its y coordinate in the first half of the width and of its x coordinate in the second.
  */
-export function initEncoder(cfg: VisionConfig, seed: number, scheme: 'hf' | 'stress' = 'stress'): Map<string, HostTensor> {
-  return initParams(encoderParamSpecs(cfg), { seed, scheme, initializerRange: 0.02 });
+export function sincosPositions(grid: number, width: number): Float32Array {
+  const out = new Float32Array((1 + grid * grid) * width);
+  const quarter = width / 4;
+  for (let gy = 0; gy < grid; gy++)
+    for (let gx = 0; gx < grid; gx++) {
+      const row = (1 + gy * grid + gx) * width;
+      for (let k = 0; k < quarter; k++) {
+        const freq = 1 / 10000 ** (k / quarter);
+        out[row + k] = Math.sin(gy * freq);
+        out[row + quarter + k] = Math.cos(gy * freq);
+        out[row + 2 * quarter + k] = Math.sin(gx * freq);
+        out[row + 3 * quarter + k] = Math.cos(gx * freq);
+      }
+    }
+  return out;
+}
+
+/**
+ * Seeded init of the tower and the heads: fan-in scaled weights (`stress` scheme: N(0, 1/fan_in)),
+ * which trains this small ViT much faster from scratch than HF's N(0, 0.02), and a 2D sine-cosine
+ * table as the (learned) position embedding's starting point.
+ */
+export function initEncoder(cfg: VisionConfig, seed: number, scheme: 'hf' | 'stress' = 'stress', sincos = true): Map<string, HostTensor> {
+  const out: Map<string, HostTensor> = initParams(encoderParamSpecs(cfg), { seed, scheme, initializerRange: 0.02 });
+  if (sincos) {
+    const grid = Math.floor(cfg.imageSize / cfg.patchSize);
+    out.set(`${VISION_PREFIX}embeddings.position_embedding`, {
+      dtype: 'F32',
+      shape: [1, 1 + grid * grid, cfg.hiddenSize],
+      data: sincosPositions(grid, cfg.hiddenSize),
+    });
+  }
+  return out;
 }
 
 /**
@@ -130,46 +162,77 @@ export async function pretrainEncoder<T>(
   return run;
 }
 
-/** Per-slot accuracy and whole-description accuracy of the auxiliary head on a split. */
+/** Accuracy of the auxiliary heads on a split. */
+export interface EncoderAccuracy {
+  /** Global head, per slot (over the examples where the slot applies). */
+  readonly slots: Record<string, number>;
+  /** Share of examples with every global slot right. */
+  readonly all: number;
+  /** Dense head, per slot, over foreground patches. */
+  readonly patches: Record<string, number>;
+}
+
+function argmax(xs: Float32Array, at: number, width: number): number {
+  let best = 0;
+  for (let c = 1; c < width; c++) if ((xs[at + c] as number) > (xs[at + best] as number)) best = c;
+  return best;
+}
+
+/** Accuracy of both auxiliary heads on a split (a measure of what the frozen features hold). */
 export async function encoderAccuracy<T>(
   backend: Backend<T>,
   cfg: VisionConfig,
   params: ParamStore<T>,
   split: SplitTensors,
   batch = 200,
-): Promise<{ slots: Record<string, number>; all: number }> {
+): Promise<EncoderAccuracy> {
   const n = split.examples.length;
   const s = cfg.imageSize;
   const px = 3 * s * s;
+  const perImage = split.patches.length / n;
   const hits = new Array<number>(SLOTS.length).fill(0);
   const counts = new Array<number>(SLOTS.length).fill(0);
+  const pHits = new Array<number>(PATCH_SLOTS.length).fill(0);
+  let pCount = 0;
   let allRight = 0;
   for (let start = 0; start < n; start += batch) {
     const rows = Int32Array.from({ length: Math.min(batch, n - start) }, (_, i) => start + i);
-    const out = await backend.run('demo:aux-logits', (ops, inputs) => ({ logits: auxLogits(ops, cfg, params, inputs['pixel_values'] as T).global }), {
-      pixel_values: { dtype: 'F32', shape: [rows.length, 3, s, s], data: gatherRows(split.pixels.data, px, rows) },
-    });
-    const logits = out.logits.data as Float32Array;
+    const out = await backend.run(
+      'demo:aux-logits',
+      (ops, inputs) => auxLogits(ops, cfg, params, inputs['pixel_values'] as T),
+      { pixel_values: { dtype: 'F32', shape: [rows.length, 3, s, s], data: gatherRows(split.pixels.data, px, rows) } },
+    );
+    const g = out.global.data as Float32Array;
+    const d = out.dense.data as Float32Array;
     rows.forEach((r, b) => {
       let ok = true;
       SLOTS.forEach((_, k) => {
         const y = split.slots[r * SLOTS.length + k] as number;
         if (y < 0) return;
-        const row = (b * SLOTS.length + k) * SLOT_WIDTH;
-        let best = 0;
-        for (let c = 1; c < SLOT_WIDTH; c++) if ((logits[row + c] as number) > (logits[row + best] as number)) best = c;
         counts[k] = (counts[k] as number) + 1;
-        if (best === y) hits[k] = (hits[k] as number) + 1;
+        if (argmax(g, (b * SLOTS.length + k) * SLOT_WIDTH, SLOT_WIDTH) === y) hits[k] = (hits[k] as number) + 1;
         else ok = false;
       });
       if (ok) allRight++;
+      for (let q = 0; q < perImage; q += PATCH_SLOTS.length) {
+        if (split.patches[r * perImage + q] === 0) continue; // background
+        pCount++;
+        PATCH_SLOTS.forEach((_, k) => {
+          const y = split.patches[r * perImage + q + k] as number;
+          if (argmax(d, (b * perImage + q + k) * SLOT_WIDTH, SLOT_WIDTH) === y) pHits[k] = (pHits[k] as number) + 1;
+        });
+      }
     });
   }
   const slots: Record<string, number> = {};
   SLOTS.forEach((sl, k) => {
     slots[sl.name] = (hits[k] as number) / Math.max(1, counts[k] as number);
   });
-  return { slots, all: allRight / n };
+  const patches: Record<string, number> = {};
+  PATCH_SLOTS.forEach((sl, k) => {
+    patches[sl.name] = (pHits[k] as number) / Math.max(1, pCount);
+  });
+  return { slots, all: allRight / n, patches };
 }
 
 /**

@@ -24,7 +24,8 @@ import type { Dim } from './proto.js';
  * The graphs a whole BLIP-2 / InstructBLIP model is exported as, one file each:
  * - `vision`: the vision tower (`pixel_values` -> `vision_output`);
  * - `qformer_projector`: Q-Former + `language_projection` (`image_embeds` [+ the InstructBLIP
- *   instruction `qformer_input_ids` / `qformer_attention_mask`] -> `query_output`, `language_projection`);
+ *   instruction `qformer_input_ids` / `qformer_attention_mask`] -> `query_output`, `language_projection`,
+ *   and for InstructBLIP the whole `qformer_output`);
  * - OPT (decoder-only LM): `lm_prefill` (soft prompt + prompt ids -> last-position logits and the KV
  *   cache), `lm_step` (one token per row + the cache -> logits and the grown cache);
  * - T5 (encoder-decoder LM): `t5_encoder` (soft prompt + prompt ids -> encoder states and every

@@ -175,7 +175,7 @@ function declare(
 /**
  * Records a whole BLIP-2 / InstructBLIP model as one ONNX graph per part (see `Blip2OnnxPart`),
  * through `OnnxBackend.recordRuns` and the same graph functions the TS runtime runs
- * (`visionGraph`, the Q-Former + projector, `optPrefillGraph` / `optStepGraph`, `t5EncoderGraph` /
+ * (`visionGraph`, `blip2QFormerProjectorGraph`, `optPrefillGraph` / `optStepGraph`, `t5EncoderGraph` /
  * `t5DecoderGraph`), so an exported file computes exactly what `backend.run` computes under its key.
  * Browser-safe; write files with `writeBlip2Onnx` (`@qf/backends/onnx/node`).
  * @throws OnnxBackendError `ONNX_EXPORT` for an unknown part or a recording that differs from the
