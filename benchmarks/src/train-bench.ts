@@ -71,20 +71,33 @@ const WORKLOADS: Record<string, TrainWorkload> = {
   },
 };
 
+/**
+ * Timed steps per workload and backend; a missing entry is skipped in that mode (tfjs-cpu takes
+ * minutes per `small` step). Quick mode fits a CI minute on 2 cores.
+ */
 const MODES = {
-  full: { workloads: ['tiny', 'small'], steps: { tiny: 20, small: 10 }, warmup: 2 },
-  quick: { workloads: ['tiny', 'small'], steps: { tiny: 5, small: 2 }, warmup: 1 },
+  full: {
+    steps: { tiny: { 'tfjs-cpu': 10, 'tfjs-wasm': 20 }, small: { 'tfjs-cpu': 2, 'tfjs-wasm': 5 } },
+    warmup: 1,
+  },
+  quick: { steps: { tiny: { 'tfjs-cpu': 3, 'tfjs-wasm': 3 }, small: { 'tfjs-wasm': 1 } }, warmup: 1 },
 } as const;
+type Mode = (typeof MODES)[keyof typeof MODES];
+
+function modeSteps(mode: Mode, workload: string, backend: string): number | undefined {
+  const row = mode.steps[workload as keyof Mode['steps']] as Record<string, number> | undefined;
+  return row?.[backend];
+}
 
 const USAGE = `Usage: pnpm run bench:train [-- options]   (in benchmarks/; pnpm bench runs it too)
 
 Stage-1 training steps (ITC + ITM + ITG, backward, AdamW) of @qf/train's Stage1Trainer.
 
 Options:
-  --quick            CI mode: ${MODES.quick.steps.tiny} tiny and ${MODES.quick.steps.small} small steps per backend
+  --quick            CI mode: 3 tiny steps per backend, 1 small step on tfjs-wasm
   --workloads LIST   ${Object.keys(WORKLOADS).join(', ')} (default: both)
   --backends LIST    ${BACKENDS.join(', ')} (default: both)
-  --steps N          timed steps per combination (default: tiny ${MODES.full.steps.tiny}, small ${MODES.full.steps.small})
+  --steps N          timed steps of every combination (default: tiny 10 cpu / 20 wasm, small 2 cpu / 5 wasm)
   --warmup N         untimed steps first (default ${MODES.full.warmup}; quick ${MODES.quick.warmup})
   --wasm-threads N   thread count asked of tfjs-wasm
   --out DIR          results directory (default: benchmarks/results)
@@ -132,13 +145,14 @@ function parseOptions(argv: readonly string[]) {
   return {
     quick: values.quick ?? false,
     help: values.help ?? false,
-    workloads: list<string>('--workloads', values.workloads, Object.keys(WORKLOADS)) ?? [...mode.workloads],
+    workloads:
+      list<string>('--workloads', values.workloads, Object.keys(WORKLOADS)) ?? Object.keys(WORKLOADS),
     backends: list<(typeof BACKENDS)[number]>('--backends', values.backends, BACKENDS) ?? [...BACKENDS],
     steps: int('--steps', values.steps, 1),
     warmup: int('--warmup', values.warmup, 0) ?? mode.warmup,
     wasmThreads: int('--wasm-threads', values['wasm-threads'], 1),
     out: values.out,
-    stepsOf: (w: string) => mode.steps[w as keyof typeof mode.steps] ?? 5,
+    mode,
   };
 }
 
@@ -245,9 +259,14 @@ async function measure(
   };
 }
 
-function markdown(
-  report: { date: string; mode: string; args: string[]; results: TrainResult[] } & Record<string, unknown>,
-): string {
+function markdown(report: {
+  date: string;
+  mode: string;
+  args: string[];
+  results: TrainResult[];
+  skipped: string[];
+  loadAverageEnd: number[];
+}): string {
   const m = machineInfo();
   const rows = report.results.map(
     (r) =>
@@ -257,7 +276,7 @@ function markdown(
     `# Stage-1 training step benchmark (${report.mode})`,
     '',
     `- Date: ${report.date}; arguments: \`${report.args.join(' ') || '(none)'}\``,
-    `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGiB} GiB, ${m.platform}; load ${m.loadAverage.join(' / ')} (1/5/15 min); Node ${m.node}, tfjs-core ${m.tfjsCore}`,
+    `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGiB} GiB, ${m.platform}; load ${m.loadAverage.join(' / ')} (1/5/15 min, at the start); Node ${m.node}, tfjs-core ${m.tfjsCore}`,
     '- One step: hard-negative sampling pass, ITC + ITM + ITG forward and backward (`valueAndGrad`), AdamW on the device, temperature clamp; random HF-style init, two alternating random batches',
     `- "vs PyTorch": median / ${PYTORCH_SMALL_MS} ms, the issue's figure for PyTorch 2.13 eager with 2 threads on this machine kind (given, not measured here)`,
     '',
@@ -266,6 +285,8 @@ function markdown(
     ...rows,
     '',
     ...Object.entries(WORKLOADS).map(([k, w]) => `- \`${k}\`: ${w.description}`),
+    `- Load average at the end: ${report.loadAverageEnd.map((x) => x.toFixed(2)).join(' / ')}`,
+    ...(report.skipped.length > 0 ? ['', `Skipped: ${report.skipped.join('; ')}`] : []),
     '',
   ].join('\n');
 }
@@ -284,23 +305,29 @@ async function main(): Promise<number> {
     return 0;
   }
   const date = new Date().toISOString();
+  const machine = machineInfo(); // load average at the start
   const results: TrainResult[] = [];
+  const skipped: string[] = [];
   for (const name of o.workloads)
     for (const id of o.backends) {
-      process.stderr.write(
-        `${id} ${name}: ${o.warmup} warm-up + ${o.steps ?? o.stepsOf(name)} timed steps\n`,
-      );
-      results.push(await measure(id, name, o.steps ?? o.stepsOf(name), o.warmup, o.wasmThreads));
+      const steps = o.steps ?? modeSteps(o.mode, name, id);
+      if (steps === undefined) {
+        skipped.push(`${id} ${name} (not in ${o.quick ? 'quick' : 'full'} mode; pass --steps to run it)`);
+        continue;
+      }
+      process.stderr.write(`${id} ${name}: ${o.warmup} warm-up + ${steps} timed steps\n`);
+      results.push(await measure(id, name, steps, o.warmup, o.wasmThreads));
     }
   const report = {
     date,
     mode: o.quick ? 'quick' : 'full',
     args,
-    machine: machineInfo(),
+    machine,
     loadAverageEnd: loadavg(),
     pytorchSmallMs: PYTORCH_SMALL_MS,
     workloads: WORKLOADS,
     results,
+    skipped,
   };
   const md = markdown(report);
   const dir = o.out ? resolve(process.env['INIT_CWD'] ?? process.cwd(), o.out) : DEFAULT_OUT;

@@ -269,7 +269,7 @@ function parityCase(setup: BackendSetup, name: CaseName): void {
         ] as const);
     for (const [run, names] of runs) {
       it(`generate: ${run}.sequences and ${run}.scores (greedy, max_new_tokens ${MAX_NEW_TOKENS})`, async () => {
-        const inputs = modelInputs(name, []) as Record<string, HostTensor | undefined>;
+        const inputs = modelInputs(name, []) as unknown as Record<string, HostTensor | undefined>;
         const src = g(name).inputs;
         if (names.length)
           Object.assign(inputs, {

@@ -44,7 +44,7 @@ async function openAndReadAll(
   bytes: Uint8Array,
   via: 'buffer' | 'blob',
 ): Promise<{ src: SpySource; file?: SafetensorsFile; tensors?: Map<string, HostTensor>; error?: unknown }> {
-  const src = spy(via === 'buffer' ? bufferSource(bytes) : blobSource(new Blob([bytes])));
+  const src = spy(via === 'buffer' ? bufferSource(bytes) : blobSource(new Blob([bytes as Uint8Array<ArrayBuffer>])));
   let file: SafetensorsFile;
   try {
     file = await SafetensorsFile.open(src);

@@ -165,6 +165,9 @@ describe('Stage1Trainer', () => {
       schedule: constantLr(1e-3),
     });
     await expect(trainer.trainStep()).rejects.toMatchObject({ code: 'TRAIN_NONFINITE' });
+    expect(trainer.step).toBe(0);
+    expect((await trainer.stateJson()).data).toEqual({ kind: 'iterable', consumed: 0 }); // rolled back
+    await expect(trainer.trainStep()).rejects.toMatchObject({ code: 'TRAIN_NONFINITE' }); // same batch
     const after = await backend.readParams(params);
     for (const [name, t] of tensors) expect(bytesOf(after.get(name) as HostTensor), name).toEqual(bytesOf(t));
     trainer.dispose();

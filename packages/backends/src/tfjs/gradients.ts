@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { matMulPlain } from './ops.js';
 
 /**
  * Gradients of the tfjs kernels that the @qf/core op interface emits.
@@ -210,9 +211,13 @@ const CONFIGS: Readonly<Record<string, Config>> = {
       const x = at(saved, 0);
       const y = at(saved, 1);
       const axes = axesOf(attrs['reductionIndices'], x.rank);
-      return {
-        x: () => tf.mul(keepDimsGrad(dy, x.shape, axes), mask(tf.equal(x, keepDimsGrad(y, x.shape, axes)))),
-      };
+      const top = keepDimsGrad(y, x.shape, axes);
+      // 1 where x attains the max. tfjs-wasm's comparison kernels are ~10x slower than arithmetic on
+      // large inputs (1 s for LM logits [16, 16, 30522]); there 1 - sign(max - x) (max - x >= 0)
+      // gives the same mask for finite x.
+      const hit = () =>
+        tf.getBackend() === 'wasm' ? tf.sub(1, tf.sign(tf.sub(top, x))) : mask(tf.equal(x, top));
+      return { x: () => tf.mul(keepDimsGrad(dy, x.shape, axes), hit()) };
     },
   },
   BatchMatMul: {
@@ -222,7 +227,7 @@ const CONFIGS: Readonly<Record<string, Config>> = {
       const b = at(saved, 1);
       const ta = attrs['transposeA'] as boolean;
       const tb = attrs['transposeB'] as boolean;
-      const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean) => tf.matMul(x, y, tx, ty);
+      const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean) => matMulPlain(x, y, tx, ty);
       let da: () => tf.Tensor;
       let db: () => tf.Tensor;
       if (!ta && !tb) {

@@ -17,6 +17,9 @@ export interface ProgressOptions {
 const fmt = (x: number): string =>
   !Number.isFinite(x) ? String(x) : Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(4) : x.toExponential(2);
 
+/** Steps/s with two significant digits below 10 (0.012, 1.5), one decimal above. */
+const rate = (x: number): string => (x >= 10 ? x.toFixed(1) : x.toPrecision(2));
+
 function eta(m: StepMetrics, first: number): string {
   const done = m.step - first;
   if (done <= 0) return '?';
@@ -71,7 +74,7 @@ export function progressReporter(options: ProgressOptions = {}): TrainReporter {
       step(m) {
         bar.update(m.step, {
           loss: fmt(m.loss),
-          sps: m.stepsPerSec.toFixed(2),
+          sps: rate(m.stepsPerSec),
           lr: m.lr.toExponential(2),
           eta_s: eta(m, first),
         });
@@ -89,7 +92,7 @@ export function progressReporter(options: ProgressOptions = {}): TrainReporter {
         if (active) bar.stop();
         active = false;
         stream.write(
-          `${s.stage}: ${s.step} steps, last loss ${fmt(s.lastLoss ?? Number.NaN)}, ${s.stepsPerSec.toFixed(2)} steps/s\n`,
+          `${s.stage}: ${s.step} steps, last loss ${fmt(s.lastLoss ?? Number.NaN)}, ${rate(s.stepsPerSec)} steps/s\n`,
         );
       },
     };
@@ -105,7 +108,7 @@ export function progressReporter(options: ProgressOptions = {}): TrainReporter {
       if (m.step % every !== 0 && m.step !== m.totalSteps && m.step !== first + 1) return;
       const p = parts(m);
       stream.write(
-        `${m.step}/${m.totalSteps} loss ${fmt(m.loss)}${p ? ` (${p})` : ''} lr ${m.lr.toExponential(2)} ${m.stepsPerSec.toFixed(2)} steps/s ETA ${eta(m, first)}\n`,
+        `${m.step}/${m.totalSteps} loss ${fmt(m.loss)}${p ? ` (${p})` : ''} lr ${m.lr.toExponential(2)} ${rate(m.stepsPerSec)} steps/s ETA ${eta(m, first)}\n`,
       );
     },
     eval(m) {
@@ -120,7 +123,7 @@ export function progressReporter(options: ProgressOptions = {}): TrainReporter {
     },
     end(s) {
       stream.write(
-        `${s.stage}: ${s.step} steps, last loss ${fmt(s.lastLoss ?? Number.NaN)}, ${s.stepsPerSec.toFixed(2)} steps/s\n`,
+        `${s.stage}: ${s.step} steps, last loss ${fmt(s.lastLoss ?? Number.NaN)}, ${rate(s.stepsPerSec)} steps/s\n`,
       );
     },
   };

@@ -113,18 +113,20 @@ export abstract class Trainer<T, B> {
   /**
    * Takes one optimizer step.
    * @throws TrainError `TRAIN_NONFINITE` (before any update) when the loss is NaN or infinite;
-   *   `TRAIN_DATA` when the data ends; `TRAIN_OPTIONS` past `totalSteps`
+   *   `TRAIN_DATA` when the data ends; `TRAIN_OPTIONS` past `totalSteps`. After an error nothing has
+   *   changed (data position included), except for an error of the post-step hook.
    */
   async trainStep(startedAt = now()): Promise<StepMetrics> {
     if (this.done >= this.total)
       throw new TrainError('TRAIN_OPTIONS', `all ${this.total} steps are done (totalSteps)`);
     const t0 = now();
     const index = this.done;
-    const batch = await this.reader.next();
     const lr = this.scheduleNow.lr(index);
-    const r = await this.computeGrads(batch, stepRng(this.seed, index));
+    let r: StepGrads<T> | undefined;
     let gradNorm: number | undefined;
     try {
+      const batch = await this.reader.next();
+      r = await this.computeGrads(batch, stepRng(this.seed, index));
       if (!Number.isFinite(r.loss))
         throw new TrainError(
           'TRAIN_NONFINITE',
@@ -132,9 +134,12 @@ export abstract class Trainer<T, B> {
         );
       if (this.maxNorm !== undefined)
         gradNorm = await clipGradNorm(this.backend, r.grads, this.maxNorm, this.trainable);
-      await this.optimizer.step(r.grads, lr);
+      await this.optimizer.step(r.grads, lr); // one assignParams: all or nothing
+    } catch (err) {
+      this.reader.seek(index); // nothing was updated: the same batch comes next
+      throw err;
     } finally {
-      this.backend.disposeParams(r.grads);
+      if (r) this.backend.disposeParams(r.grads);
     }
     const extra = await this.afterStep();
     this.done = index + 1;
