@@ -1,4 +1,5 @@
-import type { Ops } from '@qf/core';
+import { type Ops, crossEntropyFromTargets, prepareCrossEntropyTargets } from '@qf/core';
+export { logSoftmax, logSumExp } from '@qf/core';
 import { type HostTensor, TensorError, fmtShape, toInt32 } from '@qf/io';
 import { IGNORE_INDEX } from './soft-prompt.js';
 
@@ -36,41 +37,17 @@ function buildTargets(
   vocabSize: number,
   target: (row: number, pos: number) => number | undefined,
 ): CrossEntropyTargets {
-  if (b * l * vocabSize > 2 ** 31 - 1)
-    throw new TensorError(
-      'TENSOR_SHAPE',
-      'logits',
-      'too many elements for int32 gather indices',
-      '< 2^31 elements',
-      fmtShape([b, l, vocabSize]),
-    );
-  const index = new Int32Array(b * l);
-  const weight = new Float32Array(b * l);
+  const ids = new Int32Array(b * l);
+  for (let r = 0; r < b; r++) for (let p = 0; p < l; p++) ids[r * l + p] = target(r, p) ?? IGNORE_INDEX;
+  const { index, weight } = prepareCrossEntropyTargets(ids, vocabSize, {
+    ignoreIndex: IGNORE_INDEX,
+    name: 'labels',
+  });
   let count = 0;
-  for (let r = 0; r < b; r++) {
-    for (let p = 0; p < l; p++) {
-      const y = target(r, p);
-      const flat = r * l + p;
-      if (y === undefined || y === IGNORE_INDEX) {
-        index[flat] = flat * vocabSize;
-        continue;
-      }
-      if (!(y >= 0 && y < vocabSize))
-        throw new TensorError(
-          'TENSOR_VALUE',
-          'labels',
-          `row ${r}: label out of range`,
-          `0..${vocabSize - 1} or -100`,
-          `${y}`,
-        );
-      index[flat] = flat * vocabSize + y;
-      weight[flat] = 1;
-      count++;
-    }
-  }
+  for (const w of weight.data) count += w;
   return {
-    index: { dtype: 'I32', shape: [b, l], data: index },
-    weight: { dtype: 'F32', shape: [b, l], data: weight },
+    index: { dtype: 'I32', shape: [b, l], data: index.data },
+    weight: { dtype: 'F32', shape: [b, l], data: weight.data },
     count,
   };
 }
@@ -108,17 +85,6 @@ export function seq2seqTargets(labels: HostTensor, vocabSize: number): CrossEntr
   return buildTargets(b, t, vocabSize, (r, p) => y[r * t + p]);
 }
 
-/** `log(sum(exp(x)))` over the last axis, computed stably as `m + log(sum(exp(x - m)))`; keeps dims. */
-export function logSumExp<T>(ops: Ops<T>, x: T): T {
-  const m = ops.max(x, -1, true);
-  return ops.add(m, ops.log(ops.sum(ops.exp(ops.sub(x, m)), -1, true)));
-}
-
-/** `x - logSumExp(x)` over the last axis. */
-export function logSoftmax<T>(ops: Ops<T>, x: T): T {
-  return ops.sub(x, logSumExp(ops, x));
-}
-
 /**
  * Mean cross-entropy of logits [B, L, V] against host-built targets ({@link causalLmTargets},
  * {@link seq2seqTargets}) fed as graph inputs: `sum(w * (logsumexp - logits[target])) / sum(w)`.
@@ -127,9 +93,8 @@ export function logSoftmax<T>(ops: Ops<T>, x: T): T {
  * @returns a float32 scalar
  */
 export function crossEntropyLoss<T>(ops: Ops<T>, logits: T, index: T, weight: T): T {
-  const lse = ops.reshape(logSumExp(ops, logits), [0, -1]); // [B, L]
-  const picked = ops.reshape(ops.gather(ops.reshape(logits, [-1, 1]), index), [0, -1]); // [B, L]
-  const perPosition = ops.mul(ops.sub(lse, picked), weight);
-  const total = ops.sum(ops.reshape(perPosition, [-1]), 0);
-  return ops.div(total, ops.sum(ops.reshape(weight, [-1]), 0));
+  return crossEntropyFromTargets(ops, logits, {
+    index: ops.reshape(index, [-1]),
+    weight: ops.reshape(weight, [-1]),
+  });
 }

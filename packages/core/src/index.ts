@@ -80,3 +80,14 @@ export {
   requireTraining,
 } from './backend.js';
 export { itgTextKeep } from './masks.js';
+export {
+  type CrossEntropyOptions,
+  type CrossEntropyTargets,
+  type PrepareTargetsOptions,
+  crossEntropy,
+  crossEntropyFromTargets,
+  logSoftmax,
+  logSumExp,
+  prepareCrossEntropyTargets,
+  softCrossEntropy,
+} from './cross-entropy.js';

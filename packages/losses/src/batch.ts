@@ -1,6 +1,6 @@
 import { type QFormerModelSpec, itgTextKeep } from '@qf/core';
 import { type HostTensor, TensorError, fmtShape, toFloat32, toInt32 } from '@qf/io';
-import { prepareCrossEntropyTargets } from './cross-entropy.js';
+import { prepareCrossEntropyTargets } from '@qf/core';
 import { LossError } from './errors.js';
 
 /** One stage-1 batch on the host: B image-text pairs (sample b = image b with text b). */

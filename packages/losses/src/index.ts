@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { type LossErrorCode, LossError } from './errors.js';
+/** The generic cross-entropy lives in @qf/core (shared with @qf/bridge); re-exported here. */
 export {
   type CrossEntropyTargets,
   type CrossEntropyOptions,
@@ -14,7 +15,7 @@ export {
   crossEntropyFromTargets,
   crossEntropy,
   softCrossEntropy,
-} from './cross-entropy.js';
+} from '@qf/core';
 export { STAGE1_NAMES, lmHeadLogits } from './lm-head.js';
 export {
   type Stage1ParamSpec,

@@ -17,7 +17,7 @@ import {
   textFeature,
 } from '@qf/core';
 import type { Stage1InputName } from './batch.js';
-import { crossEntropyFromTargets, softCrossEntropy } from './cross-entropy.js';
+import { crossEntropyFromTargets, softCrossEntropy } from '@qf/core';
 import { LossError } from './errors.js';
 import { STAGE1_NAMES, lmHeadLogits } from './lm-head.js';
 import { checkStage1Spec } from './params.js';

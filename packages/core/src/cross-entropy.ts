@@ -1,5 +1,17 @@
-import type { Ops } from '@qf/core';
 import { type HostTensor, TensorError, toInt32 } from '@qf/io';
+import type { Ops } from './ops.js';
+
+/**
+ * Cross-entropy on the op interface, shared by the stage-1 losses (@qf/losses) and the LM losses
+ * (@qf/bridge). Targets are read on the host and turned into flat gather indices plus 0/1 weights,
+ * so the graph needs no one-hot or comparison op and stays differentiable on tfjs.
+ */
+
+/** `log(sum(exp(x)))` over the last axis, computed stably as `m + log(sum(exp(x - m)))`; keeps dims. */
+export function logSumExp<T>(ops: Ops<T>, x: T): T {
+  const m = ops.max(x, -1, true);
+  return ops.add(m, ops.log(ops.sum(ops.exp(ops.sub(x, m)), -1, true)));
+}
 
 /** `log(softmax(x))` over the last axis, computed stably as `x - max - log(sum(exp(x - max)))`. */
 export function logSoftmax<T>(ops: Ops<T>, x: T): T {
@@ -22,6 +34,8 @@ export interface CrossEntropyTargets<T> {
 export interface PrepareTargetsOptions {
   /** Target value that marks a row as ignored (PyTorch `ignore_index`, default -100). */
   readonly ignoreIndex?: number;
+  /** Name of the targets in error messages (default `targets`, e.g. `labels`). */
+  readonly name?: string;
 }
 
 /**
@@ -38,18 +52,15 @@ export function prepareCrossEntropyTargets(
   options: PrepareTargetsOptions = {},
 ): { index: HostTensor<'I32'>; weight: HostTensor<'F32'> } {
   const ignore = options.ignoreIndex ?? -100;
+  const name = options.name ?? 'targets';
   const ids = Array.isArray(targets)
     ? Int32Array.from(targets)
     : targets instanceof Int32Array
       ? targets
-      : toInt32(targets as HostTensor, 'targets');
+      : toInt32(targets as HostTensor, name);
   const n = ids.length;
   if (n * numClasses > 2 ** 31 - 1)
-    throw new TensorError(
-      'TENSOR_VALUE',
-      'targets',
-      `${n} rows x ${numClasses} classes overflow int32 indices`,
-    );
+    throw new TensorError('TENSOR_VALUE', name, `${n} rows x ${numClasses} classes overflow int32 indices`);
   const index = new Int32Array(n);
   const weight = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -59,7 +70,13 @@ export function prepareCrossEntropyTargets(
       continue;
     }
     if (!(c >= 0 && c < numClasses))
-      throw new TensorError('TENSOR_VALUE', 'targets', `row ${i}: class ${c} outside [0, ${numClasses})`);
+      throw new TensorError(
+        'TENSOR_VALUE',
+        name,
+        `row ${i}: class out of range`,
+        `0..${numClasses - 1} or ${ignore}`,
+        `${c}`,
+      );
     index[i] = i * numClasses + c;
     weight[i] = 1;
   }
