@@ -7,7 +7,8 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** fsyncs a directory (so a rename inside it is durable); a no-op where unsupported (Windows). */
+export async function fsyncDir(dir: string): Promise<void> {
   let h: FileHandle | undefined;
   try {
     h = await open(dir, 'r');

@@ -4,7 +4,7 @@
  */
 export * from '../index.js';
 export { fileSource } from './file-source.js';
-export { atomicWriteFile, atomicWriteFileWith, writeAll } from './atomic.js';
+export { atomicWriteFile, atomicWriteFileWith, fsyncDir, writeAll } from './atomic.js';
 export {
   type WriteCheckpointOptions,
   recoverCheckpointDir,

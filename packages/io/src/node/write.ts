@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { planShards } from '../checkpoint/shard-plan.js';
 import type { ModelConfig } from '../config/blip2.js';
 import { stringifyHfConfig, toHfConfigJson } from '../config/hf-json.js';
 import type { HostTensor } from '../dtypes.js';
 import { planSafetensors, plannedTensorBytes } from '../safetensors/writer.js';
-import { atomicWriteFile, atomicWriteFileWith, writeAll } from './atomic.js';
+import { atomicWriteFile, atomicWriteFileWith, fsyncDir, writeAll } from './atomic.js';
 import { PENDING_COMMIT_DIR } from './checkpoint-dir.js';
 
 /**
@@ -55,18 +55,6 @@ const HF_SHARD = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
 function uniqueName(prefix: string): string {
   return `${prefix}${process.pid}-${randomBytes(6).toString('hex')}`;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let h: FileHandle | undefined;
-  try {
-    h = await open(dir, 'r');
-    await h.sync();
-  } catch {
-    // Not supported on every platform (e.g. Windows); renames are still atomic.
-  } finally {
-    await h?.close().catch(() => undefined);
-  }
 }
 
 async function isDir(path: string): Promise<boolean> {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { HostTensor, ModelConfig } from '@qf/io';
 import {
   atomicWriteFile,
+  fsyncDir,
   openCheckpointDir,
   openSafetensors,
   writeCheckpointDir,
@@ -30,18 +31,6 @@ export interface SaveTrainingCheckpointOptions {
    * complete HF model) or `trainable` (smaller; the frozen parts must come from elsewhere on resume).
    */
   readonly include?: 'all' | 'trainable';
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let h: FileHandle | undefined;
-  try {
-    h = await open(dir, 'r');
-    await h.sync();
-  } catch {
-    // not supported everywhere (Windows); the renames stay atomic
-  } finally {
-    await h?.close().catch(() => undefined);
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
