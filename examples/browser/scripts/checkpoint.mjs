@@ -7,7 +7,8 @@
 //
 // The model directory is found inside the demo's output: the one with config.json, weights and a
 // whole BLIP-2 config (vision tower, Q-Former, language model). Copied: config.json, the weights
-// (model.safetensors, or the index and its shards), tokenizer files, qformer_tokenizer/.
+// (model.safetensors, or the index and its shards), tokenizer files, qformer_tokenizer/, the image
+// processor config and the demo's figures (demo.json); not its sample images.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -22,6 +23,8 @@ const TOKENIZER_FILES = [
   'tokenizer_config.json',
   'special_tokens_map.json',
   'generation_config.json',
+  'preprocessor_config.json',
+  'demo.json',
 ];
 
 /** Directories under `root` (itself included) that hold an HF model: config.json + weights. */

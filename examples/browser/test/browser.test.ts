@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { HostTensor } from '@qf/io';
+import { openCheckpointDir, writeCheckpointDir } from '@qf/io/node';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +37,18 @@ const exampleDir = resolve(here, '..');
 const committed = join(exampleDir, 'public/checkpoint');
 const outputDir = join(exampleDir, 'test-output');
 const available = chromiumAvailable();
+
+/** A copy of the model directory `src` split into shards of at most `maxShardBytes` (tokenizers kept). */
+async function reshard(src: string, dst: string, maxShardBytes: number): Promise<string> {
+  const { config, checkpoint } = await openCheckpointDir(src);
+  const tensors: Record<string, HostTensor> = {};
+  for (const name of checkpoint.names()) tensors[name] = await checkpoint.read(name);
+  await checkpoint.close();
+  await writeCheckpointDir(dst, { config: config as Record<string, unknown>, tensors, maxShardBytes });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'qformer_tokenizer'])
+    if (existsSync(join(src, f))) cpSync(join(src, f), join(dst, f), { recursive: true });
+  return dst;
+}
 
 /**
  * `got` (item indices, best first) must follow `scores` (Node's) from best down, except where Node's
@@ -86,7 +100,12 @@ describe.skipIf(!available)('browser app in headless Chromium', () => {
       : await writeFixtureCheckpoint(join(tmp, 'checkpoint'));
     ckptDir = ckpt;
     report.push(`checkpoint: ${ckpt === committed ? 'public/checkpoint (qf demo)' : 'untrained fixture'}`);
-    ({ server, url: base } = await serve({ root: dist, routes: { '/checkpoint/': ckpt }, isolate: true }));
+    const sharded = await reshard(ckpt, join(tmp, 'sharded'), 256 * 1024);
+    ({ server, url: base } = await serve({
+      root: dist,
+      routes: { '/checkpoint/': ckpt, '/sharded/': sharded },
+      isolate: true,
+    }));
     browser = await launchChromium();
     const gallery = (await import('@qf/shapes')).generateShapes({
       seed: INPUTS.seed,
@@ -181,6 +200,39 @@ describe.skipIf(!available)('browser app in headless Chromium', () => {
     expect(r.t2i).toEqual(before!.t2i);
     expect(r.caption).toEqual(before!.caption);
     expect(r.attention).toEqual(before!.attention);
+  });
+
+  it('a sharded checkpoint over HTTP (index + shards, range reads) gives the same results', async () => {
+    const before = results.get('tfjs-cpu');
+    expect(before, 'the tfjs-cpu page ran').toBeDefined();
+    const page = await browser.context.newPage();
+    const requests: string[] = [];
+    page.on('request', (req) =>
+      requests.push(`${req.method()} ${new URL(req.url()).pathname} ${req.headers()['range'] ?? ''}`),
+    );
+    await page.goto(
+      `${base}/?backend=tfjs-cpu&seed=${INPUTS.seed}&query=${INPUTS.query}&checkpoint=./sharded/`,
+    );
+    await page.waitForFunction(() => window.qfResult !== undefined, undefined, { timeout: 60_000 });
+    const r = (await page.evaluate(() => window.qfResult)) as PageResult;
+    await page.close();
+    expect(r.error, r.error).toBeUndefined();
+    expect(r.progress.loaded).toBe(r.progress.total);
+    const shardReads = requests.filter((q) => /\/sharded\/model-\d+-of-\d+\.safetensors bytes=/.test(q));
+    expect(shardReads.length, requests.join('\n')).toBeGreaterThan(2);
+    expect(r.i2t).toEqual(before!.i2t);
+    expect(r.t2i).toEqual(before!.t2i);
+    expect(r.caption).toEqual(before!.caption);
+  });
+
+  it('a missing checkpoint is reported with the command that builds the default one', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${base}/?backend=tfjs-cpu&checkpoint=./nowhere/`);
+    await page.waitForFunction(() => window.qfResult !== undefined, undefined, { timeout: 30_000 });
+    const r = (await page.evaluate(() => window.qfResult)) as PageResult;
+    expect(r.error).toMatch(/no checkpoint at \.\/nowhere\/.*pnpm --filter @qf\/example-browser checkpoint/);
+    expect(await page.textContent('#status')).toMatch(/^error: /);
+    await page.close();
   });
 
   it('screenshots of the retrieval, caption, attention-map and latency views', async () => {
