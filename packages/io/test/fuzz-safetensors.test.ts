@@ -44,7 +44,9 @@ async function openAndReadAll(
   bytes: Uint8Array,
   via: 'buffer' | 'blob',
 ): Promise<{ src: SpySource; file?: SafetensorsFile; tensors?: Map<string, HostTensor>; error?: unknown }> {
-  const src = spy(via === 'buffer' ? bufferSource(bytes) : blobSource(new Blob([bytes as Uint8Array<ArrayBuffer>])));
+  const src = spy(
+    via === 'buffer' ? bufferSource(bytes) : blobSource(new Blob([bytes as Uint8Array<ArrayBuffer>])),
+  );
   let file: SafetensorsFile;
   try {
     file = await SafetensorsFile.open(src);

@@ -175,7 +175,9 @@ describe('decodeImageFile / decodeImage (sharp)', () => {
 
 describe('decodeImageBlob (browser entry)', () => {
   it('says clearly that it needs createImageBitmap and OffscreenCanvas (not in Node)', async () => {
-    const blob = new Blob([handPng(1, 1, 2, new Uint8Array([1, 2, 3])) as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+    const blob = new Blob([handPng(1, 1, 2, new Uint8Array([1, 2, 3])) as Uint8Array<ArrayBuffer>], {
+      type: 'image/png',
+    });
     const err = await rejectsWithCode(decodeImageBlob(blob), 'IMAGE_UNSUPPORTED_ENVIRONMENT');
     expect(err).toBeInstanceOf(ImageError);
     expect(err.message).toMatch(/createImageBitmap.*OffscreenCanvas/);
