@@ -19,6 +19,8 @@ export const TRAINER_STATE_JSON = 'trainer_state.json';
 export const TRAINER_STATE_TENSORS = 'trainer_state.safetensors';
 const TMP = '.qf-tmp-';
 const OLD = '.qf-old-';
+/** A `checkpoint-<step>` directory being pruned by {@link checkpointer}: renamed aside, then deleted. */
+const PRUNED = '.qf-pruned-';
 
 /** Options of {@link saveTrainingCheckpoint}. */
 export interface SaveTrainingCheckpointOptions {
@@ -53,7 +55,10 @@ const sibling = (dir: string, prefix: string) =>
  * settings, seed, data position...). Everything is written into a fresh sibling directory, fsynced,
  * then renamed to `dir` (an existing `dir` is moved aside first and removed after), so `dir` is
  * always absent, the old checkpoint or the new one, never a mix; {@link recoverTrainingCheckpoint}
- * repairs the one window (between the two renames) where only the moved-aside copy exists.
+ * repairs the one window (between the two renames) where only the moved-aside copy exists. This holds
+ * whenever the process dies (SIGKILL at random points is tested, through {@link checkpointer}); after
+ * a power loss it relies on the file system honouring fsync. A crash before the commit rename leaves
+ * a hidden `.<name>.qf-tmp-*` sibling, removed by the next save or load of `dir`.
  */
 export async function saveTrainingCheckpoint(
   dir: string,
@@ -209,20 +214,37 @@ export interface CheckpointerOptions {
   readonly every: number;
   readonly config: ModelConfig | Record<string, unknown>;
   readonly include?: 'all' | 'trainable';
-  /** Keep only the newest N `checkpoint-*` directories (default: all). */
+  /** Keep only the newest N (a positive integer) `checkpoint-*` directories (default: all). */
   readonly keepLast?: number;
 }
 
 const CHECKPOINT_DIR = /^checkpoint-(\d+)$/;
+const PRUNED_DIR = /^\.checkpoint-\d+\.qf-pruned-/;
 
 /**
  * The `checkpoint` option of a trainer that writes `outDir/checkpoint-<step>` (atomically, see
  * {@link saveTrainingCheckpoint}) and prunes old ones. {@link latestCheckpoint} finds the newest.
+ *
+ * Crash safety (one writer per `outDir`; SIGKILL of the training process at random points of its
+ * saves and prunes is tested; after a power loss this relies on the file system honouring fsync): every
+ * `checkpoint-<step>` directory is complete or absent, never partly written or partly deleted. A new
+ * one appears by one rename of a finished temp directory (the commit point); a pruned one is renamed
+ * aside (`.checkpoint-<step>.qf-pruned-*`) before it is deleted. So after a crash
+ * {@link latestCheckpoint} returns the checkpoint of the last `save` that returned, or that of the
+ * save in progress if it had passed its commit point, and every other `checkpoint-<step>` directory
+ * still loads. Leftovers (hidden `.checkpoint-<step>.qf-*` entries) are ignored by
+ * {@link latestCheckpoint} and removed by later saves: a temp copy when that step is saved again
+ * (as it is after resuming), pruned copies at the next prune.
+ * @throws TrainError `TRAIN_OPTIONS` when `keepLast` is not a positive integer (0 would delete the
+ *   checkpoint just written)
  */
 export function checkpointer(
   outDir: string,
   options: CheckpointerOptions,
 ): { every: number; save: (trainer: CheckpointSource) => Promise<string> } {
+  const keep = options.keepLast;
+  if (keep !== undefined && !(Number.isInteger(keep) && keep >= 1))
+    throw new TrainError('TRAIN_OPTIONS', `keepLast must be a positive integer, got ${keep}`);
   return {
     every: options.every,
     async save(trainer) {
@@ -232,10 +254,22 @@ export function checkpointer(
         config: options.config,
         ...(options.include ? { include: options.include } : {}),
       });
-      if (options.keepLast !== undefined) {
+      if (keep !== undefined) {
         const all = await listCheckpoints(outDir);
-        for (const old of all.slice(0, Math.max(0, all.length - options.keepLast)))
-          await rm(old.dir, { recursive: true, force: true });
+        for (const old of all.slice(0, Math.max(0, all.length - keep))) {
+          const aside = sibling(old.dir, PRUNED);
+          try {
+            await rename(old.dir, aside);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+            throw err;
+          }
+          await fsyncDir(outDir);
+          await rm(aside, { recursive: true, force: true });
+        }
+        // copies a crash left half deleted
+        for (const e of await readdir(outDir))
+          if (PRUNED_DIR.test(e)) await rm(join(outDir, e), { recursive: true, force: true });
       }
       return dir;
     },
@@ -257,7 +291,11 @@ async function listCheckpoints(outDir: string): Promise<{ step: number; dir: str
     .sort((a, b) => a.step - b.step);
 }
 
-/** The newest complete `checkpoint-<step>` directory under `outDir`, or undefined. */
+/**
+ * The newest complete `checkpoint-<step>` directory under `outDir` (one with its
+ * `trainer_state.json`), or undefined. Hidden leftovers of an interrupted save or prune are never
+ * returned; see {@link checkpointer} for what a crash can leave.
+ */
 export async function latestCheckpoint(outDir: string): Promise<string | undefined> {
   const all = await listCheckpoints(outDir);
   for (const c of all.reverse()) if (await exists(join(c.dir, TRAINER_STATE_JSON))) return c.dir;
