@@ -12,6 +12,7 @@ import { CAPTION_BACKENDS, type CaptionBackend, openPipeline, removeExports } fr
 import { type CaptionReport, renderCaptionMarkdown, writeCaptionReport } from './caption/report.js';
 import { CAPTION_WORKLOADS, getCaptionWorkload, modelSize, workloadConfig } from './caption/workloads.js';
 import { machineInfo } from './machine.js';
+import { benchArgs } from './cli-args.js';
 
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
 
@@ -167,18 +168,9 @@ export async function runCaptionBench(
 }
 
 async function main(): Promise<number> {
-  const args = process.argv.slice(2).filter((a) => a !== '--');
-  let o: ReturnType<typeof parseCaptionOptions>;
-  try {
-    o = parseCaptionOptions(args);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${CAPTION_USAGE}`);
-    return 2;
-  }
-  if (o.help) {
-    process.stdout.write(CAPTION_USAGE);
-    return 0;
-  }
+  const parsed = benchArgs(parseCaptionOptions, CAPTION_USAGE);
+  if (!parsed.run) return parsed.exitCode;
+  const { options: o, args } = parsed;
   const report = await runCaptionBench(o, args);
   const outDir = o.out ? resolve(process.env['INIT_CWD'] ?? process.cwd(), o.out) : DEFAULT_OUT;
   const files = await writeCaptionReport(report, outDir);

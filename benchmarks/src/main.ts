@@ -4,23 +4,15 @@ import { USAGE, parseOptions } from './options.js';
 import { createProgress } from './progress.js';
 import { renderMarkdown, writeReport } from './report.js';
 import { runBenchmarks } from './run.js';
+import { benchArgs } from './cli-args.js';
 
 /** benchmarks/results, whatever the working directory. */
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
 
 async function main(): Promise<number> {
-  const args = process.argv.slice(2).filter((a) => a !== '--');
-  let options: ReturnType<typeof parseOptions>;
-  try {
-    options = parseOptions(args);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = benchArgs(parseOptions, USAGE);
+  if (!parsed.run) return parsed.exitCode;
+  const { options, args } = parsed;
   const report = await runBenchmarks(options, createProgress(), args);
   // pnpm runs the script in benchmarks/; INIT_CWD is where pnpm was invoked.
   const outDir = options.outDir

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { machineInfo } from './machine.js';
 import { fileStamp } from './report.js';
 import { median, quantile } from './stats.js';
+import { benchArgs } from './cli-args.js';
 
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
 /** The issue's reference: PyTorch 2.13 eager, 2 threads, the `small` step below (not measured here). */
@@ -292,18 +293,9 @@ function markdown(report: {
 }
 
 async function main(): Promise<number> {
-  const args = process.argv.slice(2).filter((a) => a !== '--');
-  let o: ReturnType<typeof parseOptions>;
-  try {
-    o = parseOptions(args);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (o.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = benchArgs(parseOptions, USAGE);
+  if (!parsed.run) return parsed.exitCode;
+  const { options: o, args } = parsed;
   const date = new Date().toISOString();
   const machine = machineInfo(); // load average at the start
   const results: TrainResult[] = [];
