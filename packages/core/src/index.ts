@@ -38,7 +38,13 @@ export {
   qformerGraph,
 } from './graph.js';
 export { type ValidateOptions, validateQFormerInputs } from './inputs.js';
-export { type QFormerModelConfig, type LoadOptions, type LoadedQFormer, loadQFormerTensors } from './load.js';
+export {
+  type QFormerModelConfig,
+  type LoadOptions,
+  type LoadedQFormer,
+  loadQFormerTensors,
+  readParamTensor,
+} from './load.js';
 export { type RunOptions, QFormerModel } from './model.js';
 export { qformerModelConfig, qformerModelConfigFromJson } from './config.js';
 export { type LoadCheckpointOptions, loadQFormer } from './load-checkpoint.js';

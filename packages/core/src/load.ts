@@ -116,7 +116,7 @@ export function canonicalIndex(
 export async function readParamTensor(
   checkpoint: Checkpoint,
   byCanonical: ReadonlyMap<string, string>,
-  p: ParamSpec,
+  p: Pick<ParamSpec, 'name' | 'shape'>,
 ): Promise<HostTensor> {
   const name = byCanonical.get(p.name);
   if (name === undefined)

@@ -7,6 +7,7 @@ import {
   Rng,
   initParams,
   loadQFormerTensors,
+  readParamTensor,
   qformerModelConfigFromJson,
   qformerParamSpecs,
 } from '@qf/core';
@@ -142,7 +143,7 @@ export async function loadStage1Tensors(
   const tensors = new Map(loaded.tensors);
   const used = new Set<string>();
   for (const p of stage1ExtraParamSpecs(loaded.spec)) {
-    tensors.set(p.name, await readExtra(checkpoint, byCanonical, p));
+    tensors.set(p.name, await readParamTensor(checkpoint, byCanonical, p));
     used.add(byCanonical.get(p.name) as string);
   }
   const n = STAGE1_NAMES;
@@ -194,26 +195,6 @@ export function stage1CheckpointTensors(tensors: ReadonlyMap<string, HostTensor>
 
 function isModelConfig(x: unknown): x is QFormerModelConfig {
   return typeof x === 'object' && x !== null && 'qformer' in x && 'numQueryTokens' in x;
-}
-
-async function readExtra(
-  checkpoint: Checkpoint,
-  byCanonical: ReadonlyMap<string, string>,
-  p: Stage1ParamSpec,
-): Promise<HostTensor> {
-  const name = byCanonical.get(p.name);
-  if (name === undefined)
-    throw new TensorError(
-      'TENSOR_MISSING',
-      p.name,
-      'not found in the checkpoint',
-      fmtShape(p.shape),
-      'absent',
-    );
-  const actual = checkpoint.info(name)?.shape ?? [];
-  if (actual.length !== p.shape.length || actual.some((d, i) => d !== p.shape[i]))
-    throw new TensorError('TENSOR_SHAPE', name, 'wrong shape', fmtShape(p.shape), fmtShape(actual));
-  return checkpoint.read(name, { float32: true });
 }
 
 function sameValues(a: HostTensor, b: HostTensor): boolean {
