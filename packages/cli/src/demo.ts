@@ -1,228 +1,180 @@
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { type InitScheme, type QFormerModel, initParams, qformerParamSpecs } from '@qf/core';
-import { loadQFormerFromDir } from '@qf/core/node';
-import type { HostTensor } from '@qf/io';
-import { writeCheckpointDir, writeSafetensorsFile } from '@qf/io/node';
+import { join } from 'node:path';
 import {
-  type CliBackendName,
-  DEFAULT_ONNX_THREADS,
-  checkThreads,
-  closeBackend,
-  openBackend,
-} from './backend.js';
-import { configLines, summarizeConfig } from './config-summary.js';
-import { type DemoBatch, makeDemoBatch } from './demo-data.js';
-import { demoConfig, demoSpec } from './demo-model.js';
-import { fmtBytes, fmtCount, fmtMs, fmtShape, keyValues, table } from './format.js';
-import { progressBar } from './progress.js';
+  DEFAULT_OPTIONS,
+  type DemoBackendName,
+  type ShapesDemoInput,
+  type ShapesDemoResult,
+  type TargetCheck,
+  checkTargets,
+  demoJson,
+  progressReporter,
+  runShapesDemo,
+} from '@qf/demo';
+import { keyValues, table } from './format.js';
 import type { CliStreams } from './streams.js';
-import { concatRows } from './tensors.js';
-import { VERSION } from './version.js';
 
-/** Options of `qf demo`. */
+/** Options of `qf demo` (everything left out comes from the default, or the `--quick`, recipe). */
 export interface DemoOptions {
-  /** Output directory (default `./qf-demo-out`). */
+  /** Checkpoint directory (default `qf-demo-out`), replaced atomically. */
   readonly out?: string;
-  readonly backend?: CliBackendName;
-  /** `onnx` only: ONNX Runtime threads per operator (default 2). */
-  readonly threads?: number | undefined;
+  readonly backend?: DemoBackendName;
   readonly seed?: number;
-  /** Pairs per batch (default 8). */
+  readonly quick?: boolean;
+  readonly json?: boolean;
+  readonly validate?: boolean;
+  readonly trainSize?: number;
+  readonly qformerTrainSize?: number;
+  readonly workers?: number;
+  readonly testSize?: number;
+  /** Batch size of the Q-Former stages. */
   readonly batch?: number;
-  /** Number of batches (default 4). */
-  readonly batches?: number;
-  /** Parameter init: `hf` (as HF initialises a fresh model, default) or `stress` (every value non-trivial). */
-  readonly init?: InitScheme;
+  readonly stepsEncoder?: number;
+  readonly stepsLm?: number;
+  readonly stepsStage1?: number;
+  readonly stepsStage2?: number;
+  readonly queries?: number;
+  readonly visionHidden?: number;
+  readonly qformerHidden?: number;
+  readonly lmHidden?: number;
+  /** Reuse the frozen image encoder of an earlier checkpoint directory (or safetensors file). */
+  readonly encoderFrom?: string;
+  /** Reuse the frozen LM of an earlier checkpoint directory (or safetensors file). */
+  readonly lmFrom?: string;
 }
 
 /** What `qf demo` produced. */
-export interface DemoResult {
-  readonly outDir: string;
-  readonly modelDir: string;
-  readonly featuresPath: string;
-  readonly inputsPath: string;
-  readonly features: Record<string, HostTensor<'F32'>>;
-  readonly paramCount: number;
-  readonly timings: {
-    readonly init: number;
-    readonly save: number;
-    readonly load: number;
-    readonly run: number;
-    readonly total: number;
-  };
-}
+export type DemoResult = ShapesDemoResult;
 
-const TEXT_LENGTH = 12;
+const def = <K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> =>
+  (v === undefined ? {} : { [k]: v }) as Partial<Record<K, V>>;
 
-/**
- * `qf demo`: builds a small BLIP-2-style Q-Former in code, seeds its parameters, saves it as an HF
- * model directory, loads it back, and runs feature extraction and ITM/ITC scoring over synthetic
- * batches, writing the results to `features.safetensors`. The model is untrained: this shows the
- * pipeline end to end, not learned behaviour.
- */
-export async function runDemo(options: DemoOptions, streams: CliStreams): Promise<DemoResult> {
-  const t0 = performance.now();
-  const outDir = resolve(options.out ?? 'qf-demo-out');
-  const modelDir = join(outDir, 'model');
-  const seed = options.seed ?? 0;
-  const batch = options.batch ?? 8;
-  const batches = options.batches ?? 4;
-  const init = options.init ?? 'hf';
-  const backendName = options.backend ?? 'tfjs-cpu';
-  checkThreads(backendName, options.threads);
-
-  const config = demoConfig();
-  const spec = demoSpec(config);
-  const params = initParams(qformerParamSpecs(spec), {
-    seed,
-    scheme: init,
-    initializerRange: config.initializerRange,
+/** `qf demo` options -> the recipe's options. */
+export function demoInput(o: DemoOptions): ShapesDemoInput {
+  const stage = (steps: number | undefined, batch: number | undefined) => ({
+    ...def('steps', steps),
+    ...def('batch', batch),
   });
-  const paramCount = [...params.values()].reduce((n, t) => n + t.data.length, 0);
-  const t1 = performance.now();
-  await mkdir(outDir, { recursive: true });
-  await writeCheckpointDir(modelDir, { config, tensors: Object.fromEntries(params) });
-  const t2 = performance.now();
-  const backend = await openBackend(backendName, { threads: options.threads });
-  let model: QFormerModel<unknown>;
-  try {
-    model = await loadQFormerFromDir<unknown>(backend, modelDir, { strict: true });
-  } catch (e) {
-    await closeBackend(backend);
-    throw e;
-  }
-  const t3 = performance.now();
-
-  const shape = {
-    batch,
-    imageTokens: summarizeConfig(config).vision?.tokens ?? 1,
-    imageWidth: config.vision.hiddenSize,
-    textLength: TEXT_LENGTH,
-    vocabSize: config.qformer.vocabSize,
-  };
-  const data: DemoBatch[] = [];
-  const parts: Record<string, HostTensor<'F32'>[]> = {};
-  const keep = (name: string, t: HostTensor | undefined) => {
-    if (!t) return;
-    parts[name] = [...(parts[name] ?? []), t as HostTensor<'F32'>];
-  };
-  const bar = progressBar(streams.progress, 'qf demo', batches);
-  try {
-    for (let i = 0; i < batches; i++) {
-      const b = makeDemoBatch(seed, i, shape);
-      data.push(b);
-      const feats = await model.extractFeatures(b.imageEmbeds);
-      const text = await model.encodeText(b.inputIds, b.attentionMask);
-      const scores = await model.score(b.imageEmbeds, b.inputIds, b.attentionMask);
-      keep('query_output', feats.queryOutput);
-      keep('image_feats', feats.imageFeats);
-      keep('language_projection', feats.languageProjection);
-      keep('text_feat', text.textFeat);
-      keep('itm_logits', scores.itm);
-      keep('itc_logits', scores.itc);
-      bar.tick();
-    }
-  } finally {
-    bar.stop();
-    model.dispose();
-    await closeBackend(backend);
-  }
-  const t4 = performance.now();
-
-  const features: Record<string, HostTensor<'F32'>> = {};
-  for (const [name, list] of Object.entries(parts))
-    features[name] = concatRows(name, list, name === 'itc_logits');
-  const metadata = {
-    format: 'pt',
-    producer: `@qf/cli ${VERSION} qf demo`,
-    backend: backendName,
-    seed: String(seed),
-    init,
-    batch: String(batch),
-    batches: String(batches),
-  };
-  const featuresPath = join(outDir, 'features.safetensors');
-  const inputsPath = join(outDir, 'inputs.safetensors');
-  await writeSafetensorsFile(featuresPath, features, metadata);
-  await writeSafetensorsFile(
-    inputsPath,
-    {
-      image_embeds: concatRows(
-        'image_embeds',
-        data.map((d) => d.imageEmbeds),
-      ),
-      input_ids: concatRows(
-        'input_ids',
-        data.map((d) => d.inputIds),
-      ),
-      attention_mask: concatRows(
-        'attention_mask',
-        data.map((d) => d.attentionMask),
-      ),
-    },
-    metadata,
-  );
-  const t5 = performance.now();
   return {
-    outDir,
-    modelDir,
-    featuresPath,
-    inputsPath,
-    features,
-    paramCount,
-    timings: { init: t1 - t0, save: t2 - t1, load: t3 - t2, run: t4 - t3, total: t5 - t0 },
+    ...def('out', o.out),
+    ...def('backend', o.backend),
+    ...def('seed', o.seed),
+    ...def('quick', o.quick),
+    ...def('validate', o.validate),
+    ...def('trainSize', o.trainSize),
+    ...def('qformerTrainSize', o.qformerTrainSize),
+    ...def('workers', o.workers as 1 | 2 | undefined),
+    ...def('testSize', o.testSize),
+    ...def('encoderFrom', o.encoderFrom),
+    ...def('lmFrom', o.lmFrom),
+    encoder: stage(o.stepsEncoder, undefined),
+    lm: stage(o.stepsLm, undefined),
+    stage1: stage(o.stepsStage1, o.batch),
+    stage2: stage(o.stepsStage2, o.batch),
+    sizes: {
+      ...def('numQueryTokens', o.queries),
+      ...def('visionHidden', o.visionHidden),
+      ...def('qformerHidden', o.qformerHidden),
+      ...def('lmHidden', o.lmHidden),
+    },
   };
 }
 
-const threadsText = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
-
-/** The `qf demo` command: {@link runDemo} plus its summary. */
-export async function demoCommand(options: DemoOptions, streams: CliStreams): Promise<void> {
-  const batch = options.batch ?? 8;
-  const batches = options.batches ?? 4;
-  streams.out(
-    'qf demo: a randomly initialised BLIP-2-style Q-Former run on synthetic image features and captions.\n' +
-      'Nothing is trained or downloaded; the real `shapes` recipe (train stage 1 + 2, evaluate) is not built yet.\n\n',
+/** Runs the `shapes` recipe with progress on `streams.progress` (bars on a TTY, lines otherwise). */
+export async function runDemo(options: DemoOptions, streams: CliStreams): Promise<DemoResult> {
+  const info = options.json ? undefined : (line: string) => streams.out(`${line}\n`);
+  return runShapesDemo(
+    demoInput(options),
+    progressReporter({ stream: streams.progress, ...(info ? { info } : {}) }),
   );
-  const r = await runDemo(options, streams);
-  const s = summarizeConfig(demoConfig());
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const secs = (s: number) => `${s.toFixed(1)} s`;
+
+/** The final figures of a run as one JSON object (what `--json` prints). */
+export function demoSummary(r: DemoResult): Record<string, unknown> {
+  return { checkpointDir: r.checkpointDir, ...demoJson(r) };
+}
+
+/** The run's figures against the recipe's targets, one line. */
+function targetLines(f: DemoResult['figures']): string {
+  const t = checkTargets(f);
+  const one = (name: string, c: TargetCheck) =>
+    `${name} ${pct(c.value)} (target >= ${pct(c.target)}: ${c.met ? 'met' : 'NOT met'})`;
+  return `targets: ${one('ITC i2t R@1', t.itcImageToTextR1)}; ${one('caption exact match', t.captionExactMatch)}\n`;
+}
+
+/** The human-readable report of a run. */
+export function formatDemo(r: DemoResult): string {
+  const f = r.figures;
   const t = r.timings;
-  streams.out(
+  const rate = (p: { stepsPerSecond: number; losses: number[] }) =>
+    `${p.losses.length} steps, ${p.stepsPerSecond.toFixed(1)} steps/s`;
+  const lines = [
+    `\nheld-out figures (${f.split} split, ${f.candidates} images x ${f.candidates} captions, all distinct):\n`,
+    table(
+      ['retrieval', 'i2t R@1', 'i2t R@5', 't2i R@1', 't2i R@5'],
+      [
+        ['ITC', pct(f.itc.i2t.r1), pct(f.itc.i2t.r5), pct(f.itc.t2i.r1), pct(f.itc.t2i.r5)],
+        [
+          `ITC + ITM re-rank (top ${f.itm.k})`,
+          pct(f.itm.i2t.r1),
+          pct(f.itm.i2t.r5),
+          pct(f.itm.t2i.r1),
+          pct(f.itm.t2i.r5),
+        ],
+      ],
+    ),
+    `\ncaptioning (greedy): exact match ${pct(f.caption.exactMatch)}, token accuracy ${pct(f.caption.tokenAccuracy)}\n`,
+    targetLines(f),
+    ...(r.validation
+      ? [
+          `validation (${r.validation.candidates}): ITC i2t R@1 ${pct(r.validation.itc.i2t.r1)}, exact match ${pct(r.validation.caption.exactMatch)}\n`,
+        ]
+      : []),
+    '\nsamples (reference -> generated):\n',
+    ...r.samples.map(
+      (s) => `  ${s.reference === s.generated ? 'ok  ' : 'MISS'} ${s.reference}\n       -> ${s.generated}\n`,
+    ),
+    '\n',
     keyValues([
-      ...configLines(s),
+      ['checkpoint', `${r.checkpointDir} (config.json, model.safetensors, tokenizers, demo.json, samples/)`],
+      ['backend', r.backend],
       [
-        'parameters',
-        `${fmtCount(r.paramCount)} (${fmtBytes(r.paramCount * 4)} F32), init "${options.init ?? 'hf'}", seed ${options.seed ?? 0}`,
-      ],
-      ['model dir', `${r.modelDir} (config.json + model.safetensors; no vision tower or LM weights)`],
-      [
-        'data',
-        `${batches} batches x ${batch} synthetic pairs: image features [${batch}, ${s.vision?.tokens}, ${s.vision?.hiddenSize}] F32, token ids [${batch}, ${TEXT_LENGTH}] I64`,
+        'frozen encoder',
+        r.encoder
+          ? `${rate(t.encoder)}; auxiliary heads on validation: every slot right ${pct(r.encoder.all)}`
+          : `reused from ${r.options.encoderFrom}`,
       ],
       [
-        'backend',
-        options.backend === 'onnx'
-          ? `onnx (ONNX Runtime, ${threadsText(options.threads ?? DEFAULT_ONNX_THREADS)} per operator)`
-          : (options.backend ?? 'tfjs-cpu'),
+        'frozen LM',
+        `${r.options.lmFrom ? `reused from ${r.options.lmFrom}` : rate(t.lm)}; validation caption perplexity ${r.lmPerplexity.toFixed(3)}`,
       ],
+      ['stage 1', rate(t.stage1)],
+      ['stage 2', rate(t.stage2)],
       [
         'time',
-        `init ${fmtMs(t.init)}, save ${fmtMs(t.save)}, reload ${fmtMs(t.load)}, extract + score ${fmtMs(t.run)} (${fmtMs(t.run / batches)}/batch), total ${fmtMs(t.total)}`,
+        `encoder ${secs(t.encoder.seconds)}, features ${secs(t.features)}, LM ${secs(t.lm.seconds)}, stage 1 ${secs(t.stage1.seconds)}, stage 2 ${secs(t.stage2.seconds)}, evaluation ${secs(t.evaluate)}, total ${secs(t.total)}`,
       ],
     ]),
-  );
-  streams.out(`\nfeatures (${r.featuresPath}):\n`);
-  streams.out(
-    table(
-      ['name', 'shape'],
-      Object.entries(r.features).map(([k, v]) => [k, fmtShape(v.shape)]),
-    ),
-  );
-  streams.out(
-    `\ninputs for qf run: ${r.inputsPath}\n` +
-      'next:\n' +
-      `  qf inspect ${r.modelDir}\n` +
-      `  qf run ${r.modelDir} --inputs ${r.inputsPath} --out ${join(r.outDir, 'run.safetensors')}\n`,
-  );
+    '\nnext:\n',
+    `  qf inspect ${r.checkpointDir}\n`,
+    `  qf caption ${r.checkpointDir} ${join(r.checkpointDir, 'samples', 'test-000.png')}\n`,
+    `  qf run ${r.checkpointDir} -i ${join(r.checkpointDir, 'samples', 'inputs.safetensors')} -o run.safetensors\n`,
+  ];
+  return lines.join('');
 }
+
+/** The `qf demo` command: {@link runDemo}, then the figures (or one JSON object with `--json`). */
+export async function demoCommand(options: DemoOptions, streams: CliStreams): Promise<void> {
+  if (!options.json)
+    streams.out(
+      `qf demo: the \`shapes\` recipe${options.quick ? ' (--quick: a small smoke configuration, far from the targets)' : ''}: a miniature BLIP-2 trained here from untrained (randomly initialised) weights on a synthetic image-caption set, no downloads.\n` +
+        'image encoder (BLIP-2 ViT) pre-trained then frozen -> OPT LM pre-trained then frozen -> Q-Former stage 1 (ITC+ITM+ITG) -> stage 2 (LM loss) -> evaluation.\n\n',
+    );
+  const r = await runDemo(options, streams);
+  streams.out(options.json ? `${JSON.stringify(demoSummary(r))}\n` : formatDemo(r));
+}
+
+/** Defaults shown in `qf demo --help`. */
+export const DEMO_DEFAULTS = DEFAULT_OPTIONS;
