@@ -12,7 +12,7 @@ import { CAPTION_BACKENDS, type CaptionBackend, openPipeline, removeExports } fr
 import { type CaptionReport, renderCaptionMarkdown, writeCaptionReport } from './caption/report.js';
 import { CAPTION_WORKLOADS, getCaptionWorkload, modelSize, workloadConfig } from './caption/workloads.js';
 import { machineInfo } from './machine.js';
-import { benchArgs } from './cli-args.js';
+import { benchArgs, runScript } from './cli-args.js';
 
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
 
@@ -184,13 +184,5 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runScript(main);
 }

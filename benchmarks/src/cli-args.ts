@@ -25,3 +25,16 @@ export function benchArgs<O extends { readonly help?: boolean }>(
   }
   return { run: true, options, args };
 }
+
+/** Runs a benchmark script's `main`: its result is the exit code; a throw prints the stack, exit 1. */
+export function runScript(main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -4,7 +4,7 @@
  * stage-1 objectives) at the default model sizes, and the time the default recipe's step counts
  * would take at those speeds. See README.md ("Demo recipe").
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +16,9 @@ import {
   type DemoReporter,
   runShapesDemo,
 } from '@qf/demo';
-import { benchArgs } from './cli-args.js';
+import { benchArgs, runScript } from './cli-args.js';
 import { machineInfo } from './machine.js';
-import { fileStamp } from './report.js';
+import { writeResultFiles } from './report.js';
 
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
 const PHASES = ['encoder', 'lm', 'stage1', 'stage2'] as const;
@@ -191,27 +191,10 @@ async function main(): Promise<number> {
   };
   const md = markdown(report);
   const dir = o.out ? resolve(process.env['INIT_CWD'] ?? process.cwd(), o.out) : DEFAULT_OUT;
-  await mkdir(dir, { recursive: true });
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  const stamp = fileStamp(date);
-  const files: [string, string][] = [
-    [join(dir, `demo-${stamp}.json`), json],
-    [join(dir, `demo-${stamp}.md`), md],
-    [join(dir, 'demo-latest.json'), json],
-    [join(dir, 'demo-latest.md'), md],
-  ];
-  for (const [p, text] of files) await writeFile(p, text);
+  const files = await writeResultFiles(dir, 'demo-', date, report, md);
   process.stdout.write(`\n${md}`);
-  process.stderr.write(`wrote ${files.map(([p]) => p).join(', ')}\n`);
+  process.stderr.write(`wrote ${files.join(', ')}\n`);
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runScript(main);

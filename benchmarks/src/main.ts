@@ -4,7 +4,7 @@ import { USAGE, parseOptions } from './options.js';
 import { createProgress } from './progress.js';
 import { renderMarkdown, writeReport } from './report.js';
 import { runBenchmarks } from './run.js';
-import { benchArgs } from './cli-args.js';
+import { benchArgs, runScript } from './cli-args.js';
 
 /** benchmarks/results, whatever the working directory. */
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
@@ -28,12 +28,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runScript(main);

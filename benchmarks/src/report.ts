@@ -77,18 +77,31 @@ export function fileStamp(iso: string): string {
   return iso.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 }
 
-/** Writes `<stamp>.json`, `<stamp>.md`, `latest.json` and `latest.md` under `dir`; returns their paths. */
-export async function writeReport(report: BenchReport, dir: string): Promise<string[]> {
+/**
+ * Writes a report as `<prefix><stamp>.json` / `.md` and `<prefix>latest.json` / `.md` under `dir`
+ * (created if missing); returns the four paths.
+ */
+export async function writeResultFiles(
+  dir: string,
+  prefix: string,
+  date: string,
+  report: unknown,
+  md: string,
+): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  const md = renderMarkdown(report);
-  const stamp = fileStamp(report.date);
+  const stamp = fileStamp(date);
   const files: [string, string][] = [
-    [join(dir, `${stamp}.json`), json],
-    [join(dir, `${stamp}.md`), md],
-    [join(dir, 'latest.json'), json],
-    [join(dir, 'latest.md'), md],
+    [join(dir, `${prefix}${stamp}.json`), json],
+    [join(dir, `${prefix}${stamp}.md`), md],
+    [join(dir, `${prefix}latest.json`), json],
+    [join(dir, `${prefix}latest.md`), md],
   ];
   for (const [path, text] of files) await writeFile(path, text);
   return files.map(([p]) => p);
+}
+
+/** Writes `<stamp>.json`, `<stamp>.md`, `latest.json` and `latest.md` under `dir`; returns their paths. */
+export function writeReport(report: BenchReport, dir: string): Promise<string[]> {
+  return writeResultFiles(dir, '', report.date, report, renderMarkdown(report));
 }

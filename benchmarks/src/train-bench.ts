@@ -3,9 +3,9 @@
  * negatives + ITG, gradients, AdamW, temperature clamp) of `@qf/train`'s `Stage1Trainer` on tfjs-cpu
  * and tfjs-wasm. See README.md ("Training step").
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createTfjsBackend } from '@qf/backends/tfjs';
@@ -16,9 +16,9 @@ import { Stage1Trainer, type StepMetrics, constantLr } from '@qf/train';
 import { progressReporter } from '@qf/train/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { machineInfo } from './machine.js';
-import { fileStamp } from './report.js';
+import { writeResultFiles } from './report.js';
 import { median, quantile } from './stats.js';
-import { benchArgs } from './cli-args.js';
+import { benchArgs, runScript } from './cli-args.js';
 
 const DEFAULT_OUT = fileURLToPath(new URL('../results', import.meta.url));
 /** The issue's reference: PyTorch 2.13 eager, 2 threads, the `small` step below (not measured here). */
@@ -323,29 +323,12 @@ async function main(): Promise<number> {
   };
   const md = markdown(report);
   const dir = o.out ? resolve(process.env['INIT_CWD'] ?? process.cwd(), o.out) : DEFAULT_OUT;
-  await mkdir(dir, { recursive: true });
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  const stamp = fileStamp(date);
-  const files: [string, string][] = [
-    [join(dir, `train-${stamp}.json`), json],
-    [join(dir, `train-${stamp}.md`), md],
-    [join(dir, 'train-latest.json'), json],
-    [join(dir, 'train-latest.md'), md],
-  ];
-  for (const [p, text] of files) await writeFile(p, text);
+  const files = await writeResultFiles(dir, 'train-', date, report, md);
   process.stdout.write(`\n${md}`);
-  process.stderr.write(`wrote ${files.map(([p]) => p).join(', ')}\n`);
+  process.stderr.write(`wrote ${files.join(', ')}\n`);
   const leaked = results.some((r) => r.tensorsAfter !== r.tensorsBefore);
   if (leaked) process.stderr.write('error: tfjs tensors leaked during timed steps; see the table\n');
   return leaked ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runScript(main);

@@ -1,7 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { MachineInfo } from '../machine.js';
-import { fileStamp } from '../report.js';
+import { writeResultFiles } from '../report.js';
 import type { CaptionResult } from './measure.js';
 
 /** Everything one captioning benchmark run produced (JSON), rendered as Markdown. */
@@ -87,17 +85,6 @@ export function renderCaptionMarkdown(report: CaptionReport): string {
 }
 
 /** Writes `caption-<stamp>.json/.md` and `caption-latest.json/.md` under `dir`. */
-export async function writeCaptionReport(report: CaptionReport, dir: string): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  const md = renderCaptionMarkdown(report);
-  const stamp = fileStamp(report.date);
-  const files: [string, string][] = [
-    [join(dir, `caption-${stamp}.json`), json],
-    [join(dir, `caption-${stamp}.md`), md],
-    [join(dir, 'caption-latest.json'), json],
-    [join(dir, 'caption-latest.md'), md],
-  ];
-  for (const [path, text] of files) await writeFile(path, text);
-  return files.map(([p]) => p);
+export function writeCaptionReport(report: CaptionReport, dir: string): Promise<string[]> {
+  return writeResultFiles(dir, 'caption-', report.date, report, renderCaptionMarkdown(report));
 }

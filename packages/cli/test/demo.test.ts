@@ -65,6 +65,20 @@ describe('qf demo --quick --json', () => {
   });
 });
 
+describe('qf caption on the demo checkpoint', () => {
+  it('captions the sample PNGs as the demo evaluation did', async () => {
+    const samples = JSON.parse(await readFile(join(out, 'samples', 'samples.json'), 'utf8')) as {
+      file: string;
+    }[];
+    const files = samples.slice(0, 3).map((s) => join(out, 'samples', s.file));
+    const r = await qf('caption', out, ...files, '--json', '--max-new-tokens', '11');
+    expect(r.code, r.stderr).toBe(0);
+    const captions = (JSON.parse(r.stdout) as { caption: string }[]).map((c) => c.caption.trim());
+    const printed = (json['samples'] as { generated: string }[]).map((s) => s.generated);
+    expect(captions).toEqual(printed);
+  });
+});
+
 describe('qf demo', () => {
   it('prints a human report (figures table, samples, timings, next steps)', async () => {
     const dir = join(await tempDir(), 'human');

@@ -168,7 +168,6 @@ export async function pretrainEncoder<T>(
       {
         steps: o.steps,
         lr: o.lr,
-        warmup: Math.max(1, Math.round(o.steps * 0.05)),
         weightDecay: 0.05,
         trainable,
         ...(o.after ? { after: o.after } : {}),

@@ -106,7 +106,6 @@ export async function pretrainLm<T>(
     {
       steps: o.steps,
       lr: o.lr,
-      warmup: Math.max(1, Math.round(o.steps * 0.05)),
       weightDecay: 0.01,
       trainable,
       compute: lossStep(backend, params, trainable, lmLoss<T>(lm), () => {

@@ -36,7 +36,8 @@ export class Batcher {
 export interface PhaseSpec<T, K extends string> {
   readonly steps: number;
   readonly lr: number;
-  readonly warmup: number;
+  /** Linear warm-up steps (default 5% of `steps`, at least 1), then cosine decay to 5% of `lr`. */
+  readonly warmup?: number;
   readonly weightDecay: number;
   readonly trainable: readonly string[];
   /** The loss and gradients of step `i` (see {@link lossStep}). */
@@ -71,11 +72,12 @@ export async function trainPhase<T, K extends string>(
     // LAVIS's split, and no decay for embeddings, positions and query tokens either.
     decay: (name, shape) => lavisDecay(name, shape) && !noDecay(name),
   });
+  const warmup = spec.warmup ?? Math.max(1, Math.round(spec.steps * 0.05));
   const schedule = warmupCosine({
     initLr: spec.lr,
     minLr: 0.05 * spec.lr,
-    warmupSteps: spec.warmup,
-    warmupStartLr: spec.lr / Math.max(1, spec.warmup),
+    warmupSteps: warmup,
+    warmupStartLr: spec.lr / warmup,
     totalSteps: spec.steps,
   });
   const losses: number[] = [];

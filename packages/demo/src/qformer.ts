@@ -150,7 +150,6 @@ export async function trainStage1<T>(
     {
       steps: o.steps,
       lr: o.lr,
-      warmup: Math.max(1, Math.round(o.steps * 0.05)),
       weightDecay: 0.05,
       trainable,
       compute: async () => {
@@ -278,7 +277,6 @@ export async function trainStage2<T>(
       {
         steps: o.steps,
         lr: o.lr,
-        warmup: Math.max(1, Math.round(o.steps * 0.05)),
         weightDecay: 0.05,
         trainable,
         compute: async () => {
