@@ -58,7 +58,7 @@ function addRun(program: Command, streams: CliStreams): void {
       'after',
       examples(
         'qf run ./blip2-model --inputs inputs.safetensors --out outputs.safetensors',
-        'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o run.safetensors --backend tfjs-wasm',
+        'qf run ./qf-demo-out -i ./qf-demo-out/samples/inputs.safetensors -o run.safetensors --backend tfjs-wasm',
         'qf run ./blip2-model -i inputs.safetensors -o outputs.safetensors --backend onnx --threads 4',
         'qf run ./blip2-opt-model -i pixels.safetensors -o out.safetensors --generate 20',
       ),
@@ -353,10 +353,10 @@ export function buildProgram(streams: CliStreams = processStreams()): Command {
       'after',
       examples(
         'qf demo',
-        'qf inspect ./qf-demo-out/model',
-        'qf run ./qf-demo-out/model -i ./qf-demo-out/inputs.safetensors -o out.safetensors',
+        'qf inspect ./qf-demo-out',
+        'qf run ./qf-demo-out -i ./qf-demo-out/samples/inputs.safetensors -o out.safetensors',
         'qf caption ./blip2-opt-model photo.jpg',
-        'qf export-onnx ./qf-demo-out/model --out ./qf-demo-out/onnx',
+        'qf export-onnx ./qf-demo-out --out ./qf-demo-out/onnx',
       ),
     );
   addRun(program, streams);

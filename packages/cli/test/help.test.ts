@@ -38,7 +38,20 @@ describe('qf --help and --version', () => {
       ],
     ],
     ['inspect', ['--json', 'layout', 'model directory']],
-    ['demo', ['--out', '--backend', '--threads', '--seed', '--batch', 'untrained', 'qf-demo-out']],
+    [
+      'demo',
+      [
+        '--out',
+        '--backend',
+        '--workers',
+        '--seed',
+        '--batch',
+        '--json',
+        '--quick',
+        'untrained',
+        'qf-demo-out',
+      ],
+    ],
     [
       'export-onnx',
       [
