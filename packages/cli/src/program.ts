@@ -207,7 +207,7 @@ function addDemo(program: Command, streams: CliStreams): void {
         'qf demo',
         'qf demo --out /tmp/qf-demo --seed 7 --json',
         'qf demo --quick --json',
-        'qf demo --steps-stage1 1200 --steps-stage2 800 --backend tfjs-cpu',
+        'qf demo --steps-stage2 800 --workers 1',
       ),
     )
     .action(
