@@ -294,10 +294,9 @@ export async function trainStage2<T>(
             attentionMask: rows(train.qformerMask, sub),
             imageId: Array.from(sub, (i) => train.examples[i]?.sceneId ?? -1),
           });
-          const remote =
-            worker && keep.length > 0
-              ? worker.compute(await backend.readParams(params, stage1Names), keptBatch())
-              : undefined;
+          const remote = worker
+            ? worker.compute(await backend.readParams(params, stage1Names), keptBatch())
+            : undefined;
           remote?.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
           const caption = await backend.valueAndGrad(lmLoss, params, trainable, {
             image_embeds: imageEmbeds,
