@@ -10,33 +10,21 @@
  */
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { openCheckpointDir, writeCheckpointDir } from '../src/node/index.js';
 import { recoverCheckpointDir } from '../src/node/write.js';
 import { readVersion, versionCheckpoint } from './fixtures/checkpoint-versions.js';
 import { withTempDir } from './helpers.js';
+import { killRng as rng, tsxLoaderUrl } from '../../../test-utils/crash.js';
 
 const KILLS = Math.max(1, Number(process.env.QF_CRASH_RUNS ?? 20) || 20);
 /** Kill delays are uniform in [0, DELAY_MS) after the writer is ready. */
 const DELAY_MS = Math.max(1, Number(process.env.QF_CRASH_DELAY_MS ?? 40) || 40);
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const child = fileURLToPath(new URL('./fixtures/checkpoint-writer.ts', import.meta.url));
 /** tsx's loader, resolved from the benchmarks package that depends on it. */
-const tsx = pathToFileURL(createRequire(join(repoRoot, 'benchmarks', 'package.json')).resolve('tsx')).href;
-
-/** A seeded generator for the kill delays (reproducible with QF_CRASH_SEED). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
+const tsx = tsxLoaderUrl();
 
 interface Run {
   /** Highest version the child began writing. */

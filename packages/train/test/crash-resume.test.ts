@@ -22,10 +22,9 @@
  */
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { type TfjsBackend, createTfjsBackend } from '@qf/backends/tfjs';
 import { type HostTensor, parseModelConfig } from '@qf/io';
 import { openCheckpointDir } from '@qf/io/node';
@@ -34,6 +33,7 @@ import type { TrainerSnapshot } from '../src/index.js';
 import { checkpointer, latestCheckpoint, loadTrainingCheckpoint, resumeTraining } from '../src/node.js';
 import { CRASH_KEEP_LAST, crashRun } from './fixtures/crash-run.js';
 import { CONFIG } from './fixtures/tiny.js';
+import { killRng as rng, tsxLoaderUrl } from '../../../test-utils/crash.js';
 
 const KILLS = Math.max(1, Math.floor(Number(process.env.QF_TRAIN_CRASH_RUNS ?? 12)) || 12);
 const SEED = Math.floor(Number(process.env.QF_TRAIN_CRASH_SEED ?? 20_250_611)) || 1;
@@ -42,18 +42,7 @@ const TOTAL = 3 * KILLS + 8;
 
 const pkgDir = fileURLToPath(new URL('../', import.meta.url));
 const child = fileURLToPath(new URL('./fixtures/crash-train-child.ts', import.meta.url));
-const tsx = pathToFileURL(createRequire(join(pkgDir, 'package.json')).resolve('tsx')).href;
-
-/** xorshift32: the kill moments, reproducible from the seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
+const tsx = tsxLoaderUrl(pkgDir);
 
 interface ChildRun {
   /** Step the child resumed from (`ready <step>`). */
